@@ -1,0 +1,1 @@
+set(TR_CORE_LANG_SOURCES)

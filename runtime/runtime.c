@@ -1,0 +1,2 @@
+/* placeholder: replaced by the runtime module */
+int tr_runtime_placeholder_;

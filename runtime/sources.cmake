@@ -1,0 +1,1 @@
+set(TR_RUNTIME_SOURCES runtime.c)
