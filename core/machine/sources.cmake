@@ -1,1 +1,1 @@
-set(TR_CORE_MACHINE_SOURCES)
+set(TR_CORE_MACHINE_SOURCES machine/trace.c)
