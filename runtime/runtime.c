@@ -1,2 +1,1432 @@
-/* placeholder: replaced by the runtime module */
-int tr_runtime_placeholder_;
+/* runtime/runtime.c: the sharded runtime (include/troupe/runtime.h,
+ * docs/DESIGN.md §5): workers, their loop, placement, credits, session end
+ * across workers, the epoch, shutdown. It does not interpret bytecode (the
+ * machine does) and owns no queue algorithm (inbox.c does).
+ *
+ * Theory of operation.
+ *
+ * S1. A session is one record (rt_session) allocated by the host thread
+ *     that opens it and published in its home worker's slot table
+ *     (slots.h) before its OPEN command is queued, so any thread can find it
+ *     by id at once. Its immutable fields (image, handler, role states,
+ *     host roles) are read by every worker that hosts one of its roles;
+ *     `status` is written by the home; part[w] is written and read by
+ *     worker w only. Everything else in it belongs to the home worker.
+ * S2. The home opens its own part (tr_machine_open_session with roles_here =
+ *     the roles placed on it) and sends OPEN to every other participant
+ *     over its SPSC ring. A participant may hear of the session first from
+ *     another participant's message (rings are FIFO per pair, not across
+ *     pairs): it then looks the record up and opens its part lazily. A
+ *     part is NONE, OPEN or DONE on each worker; DONE is final, so a late
+ *     message for a finished part is dropped and counted, never re-opens it.
+ * S3. A part ends when the worker's machine closes it (all its roles
+ *     terminal); the worker reaps it at once and reports PART_DONE (its
+ *     message count and fault) to the home. A fault that is not CANCELLED
+ *     makes the home cancel every other part (the session has failed). When
+ *     all parts are DONE the home marks the record DONE, clears its slot,
+ *     calls on_complete with the merged summary, and retires the record
+ *     with ck_epoch_call.
+ * S4. Messages between workers carry only the session id; the receiver
+ *     finds the record through the slot table (E1), so a message that
+ *     arrives after the session ended finds no record (or a record with
+ *     another id in a reused slot) and is dropped and counted: it can never
+ *     reach a later session (ids are never reused, and the machine checks
+ *     them too).
+ * S5. Credits: the machine holds `capacity` credits per edge whose
+ *     receiver is elsewhere and blocks a sender without credit; the
+ *     receiver's machine returns credits in batches, which travel back as
+ *     CREDIT messages and are applied with tr_machine_add_credit. So the
+ *     messages of one edge in flight (outbox + ring + receiving buffer)
+ *     never exceed the capacity, and every queue is bounded by the live
+ *     sessions' edges times the capacity, whatever the producers do.
+ *     Edges to host roles get their credit back as soon as on_host_message
+ *     returns; posts from host roles hold no credit (runtime.h).
+ *
+ * Epoch (reclamation argument).
+ * E1. Every lookup of a record by id from a thread that does not own it
+ *     (hosts: post, cancel, status; workers: lazy open, late messages,
+ *     cancels, part reports) runs inside an epoch section on that thread's
+ *     own ck_epoch record, and only dereferences the record inside it.
+ * E2. The home clears the slot before it retires the record, and a
+ *     retired record is freed only by ck_epoch_poll/barrier on the home's
+ *     record, i.e. after every section that was active at retirement has
+ *     ended. A section that begins later cannot find the record (the slot
+ *     is cleared or holds another record). So no thread reads a freed
+ *     record, and each record is freed exactly once (sessions_freed counts).
+ * E3. A worker that hosts an OPEN part may use the record without a
+ *     section: the home cannot retire it before that part's PART_DONE,
+ *     which the worker sends after its last use.
+ * E4. TSan cannot see ck_epoch's ordering: each section end does
+ *     TR_TSAN_RELEASE(&rt->epoch) and the free callback does
+ *     TR_TSAN_ACQUIRE(&rt->epoch) before freeing.
+ *
+ * Needs from core (machine.h), none blocking: (1) a cheap "does this
+ * machine have any ready coroutine" predicate would let the loop skip a
+ * step_round call when idle; (2) tr_machine_inject could return a distinct
+ * status for a session that is closed but not reaped. Neither is needed
+ * for correctness: the loop calls step_round and relies on STUCK /
+ * ALL_DONE, and the machine counts drops itself. */
+#include "troupe/runtime.h"
+
+#include <ck_epoch.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "inbox.h"
+#include "platform.h"
+#include "rt_sync.h"
+#include "slots.h"
+#include "util.h"
+
+/* ---- ids ---- */
+
+#define RT_ID_HOME(id) ((uint32_t)((id) & 0xffu))
+#define RT_ID_HOSTBIT(id) ((uint32_t)(((id) >> 8) & 1u))
+#define RT_ID_SLOT(id) ((uint32_t)(((id) >> 9) & 0xffffffu))
+
+static tr_session_id
+rt_make_id(uint32_t home, uint32_t hostbit, uint32_t slot, uint32_t gen)
+{
+	return ((uint64_t)gen << 33) | ((uint64_t)slot << 9) | ((uint64_t)hostbit << 8) | home;
+}
+
+/* ---- records and commands ---- */
+
+enum { RS_PENDING = 0, RS_OPEN = 1, RS_CLOSING = 2, RS_DONE = 3 };
+enum { PART_NONE = 0, PART_OPEN = 1, PART_DONE = 2 };
+enum { CMD_OPEN = 1, CMD_POST = 2, CMD_CANCEL = 3, CMD_STOP = 4 };
+
+typedef struct rt_cmd {
+	tr_mpsc_node node; /* first: the queue hands back node pointers */
+	uint32_t op;
+	uint32_t from, to, label;
+	tr_session_id id;
+	tr_value v;
+	const char *reason;
+	bool heap;         /* freed by the worker after use */
+} rt_cmd;
+
+typedef struct rt_session {
+	ck_epoch_entry_t epoch_entry;
+	rt_cmd open_cmd;           /* the OPEN command, carried inside */
+	/* immutable after publication (S1) */
+	tr_runtime *rt;
+	tr_session_id id;
+	const tr_image *image;
+	tr_handler handler;
+	void *user;
+	uint64_t host_roles;
+	uint32_t priority;
+	uint32_t nroles;
+	uint32_t home;
+	size_t size;
+	_Atomic uint32_t status;   /* RS_*: written by the home */
+	/* home only */
+	uint32_t parts_total, parts_done;
+	bool cancel_sent, have_fault, any_cancel, all_ok;
+	const char *reason;
+	uint64_t messages;
+	tr_fault fault;
+	uint8_t *part;             /* [threads]: part[w] by worker w only */
+	void *role_states[];       /* [nroles] */
+} rt_session;
+
+typedef struct rt_selfcredit {
+	tr_session_id id;
+	uint32_t from, to;
+} rt_selfcredit;
+
+#define RT_BATCH 256u
+#define RT_REAP 64u
+#define RT_RING_SIZE 4096u
+
+typedef struct rt_worker {
+	/* set once, before the thread starts */
+	tr_runtime *rt;
+	uint32_t index;
+	int cpu_want;
+	pthread_t thread;
+	bool started;
+	ck_epoch_record_t *erec;
+
+	/* owned by the worker thread */
+	alignas(64) tr_machine *m;
+	tr_worker_alloc wa;
+	const tr_allocator *ma;   /* the machine's allocator */
+	tr_outbox *out;           /* [threads] */
+	tr_xmsg batch[RT_BATCH];
+	tr_session_summary reap[RT_REAP];
+	uint32_t freed[64];
+	uint32_t nfreed;
+	rt_selfcredit *selfcred;
+	uint32_t nselfcred, capselfcred;
+	bool stopping;
+	const char *stop_reason;
+	uint64_t loops, dropped_here, remote_sent, parks, parts_live, overflow_peak;
+	tr_status init_status;
+
+	/* written by other threads */
+	alignas(64) tr_mpsc cmds;
+	alignas(64) tr_parker park;
+	rt_cmd stop_cmd;
+
+	/* published by the worker (relaxed), read by hosts */
+	alignas(64) _Atomic uint64_t pub_rounds, pub_sent, pub_received, pub_remote,
+		pub_dropped, pub_parts, pub_parks, pub_overflow;
+	_Atomic int pub_cpu;
+	_Atomic uint32_t ready; /* 1 once init is done (init_status valid) */
+
+	/* the home slot table (slots.h: its own locking) */
+	alignas(64) tr_slot_table slots;
+} rt_worker;
+
+#define RT_MAX_IMAGES 64u
+
+struct tr_runtime {
+	tr_runtime_config cfg;
+	const tr_allocator *a;
+	uint32_t T;
+	ck_epoch_t epoch;
+	pthread_key_t key;
+	bool key_ok;
+	tr_xring *rings;          /* rings[src * T + dst] */
+	rt_worker **w;
+	void **w_raw;
+
+	pthread_mutex_t img_lock;
+	const tr_image *images[RT_MAX_IMAGES];
+	_Atomic uint32_t nimages;
+
+	_Atomic uint32_t next_home;
+	_Atomic bool stopping;
+	_Atomic bool quit;
+	bool stopped;             /* stop() finished; under stop_lock */
+	pthread_mutex_t stop_lock;
+
+	_Atomic uint64_t live, opened, completed, ok, cancelled, faulted, freed, posts,
+		host_dropped;
+	pthread_mutex_t drain_lock;
+	pthread_cond_t drain_cv;
+};
+
+/* ---- aligned allocation through a tr_allocator ---- */
+
+static void *
+rt_alloc_aligned(const tr_allocator *a, size_t size)
+{
+	size_t total = size + 64 + 2 * sizeof(void *);
+	char *raw = tr_alloc(a, total);
+	if (raw == NULL)
+		return NULL;
+	uintptr_t p = ((uintptr_t)raw + 2 * sizeof(void *) + 63) & ~(uintptr_t)63;
+	((void **)p)[-1] = raw;
+	((size_t *)p)[-2] = total;
+	memset((void *)p, 0, size);
+	return (void *)p;
+}
+
+static void
+rt_free_aligned(const tr_allocator *a, void *p)
+{
+	if (p == NULL)
+		return;
+	tr_free(a, ((void **)p)[-1], ((size_t *)p)[-2]);
+}
+
+/* ---- epoch helpers (E1, E4) ---- */
+
+static void
+rt_host_record_dtor(void *p)
+{
+	ck_epoch_unregister(p);
+}
+
+static ck_epoch_record_t *
+rt_host_record(tr_runtime *rt)
+{
+	ck_epoch_record_t *r = rt->key_ok ? pthread_getspecific(rt->key) : NULL;
+	if (r != NULL)
+		return r;
+	r = ck_epoch_recycle(&rt->epoch, NULL);
+	if (r == NULL) {
+		r = rt_alloc_aligned(rt->a, sizeof(ck_epoch_record_t));
+		if (r == NULL)
+			return NULL;
+		ck_epoch_register(&rt->epoch, r, NULL);
+	}
+	if (rt->key_ok)
+		pthread_setspecific(rt->key, r);
+	return r;
+}
+
+static void
+rt_section_begin(ck_epoch_record_t *r)
+{
+	ck_epoch_begin(r, NULL);
+}
+
+static void
+rt_section_end(tr_runtime *rt, ck_epoch_record_t *r)
+{
+	TR_TSAN_RELEASE(&rt->epoch); /* pairs with TR_TSAN_ACQUIRE in rt_session_free_cb */
+	ck_epoch_end(r, NULL);
+}
+
+static void
+rt_session_free_cb(ck_epoch_entry_t *e)
+{
+	rt_session *s = (rt_session *)((char *)e - offsetof(rt_session, epoch_entry));
+	tr_runtime *rt = s->rt;
+	TR_TSAN_ACQUIRE(&rt->epoch); /* pairs with TR_TSAN_RELEASE in rt_section_end */
+	atomic_fetch_add_explicit(&rt->freed, 1, memory_order_relaxed);
+	tr_free(rt->a, s, s->size);
+}
+
+/* The record for id, or NULL. Caller inside a section (E1) or owning an
+ * open part (E3) or being the home. */
+static rt_session *
+rt_lookup(tr_runtime *rt, tr_session_id id)
+{
+	uint32_t home = RT_ID_HOME(id);
+	if (id == 0 || home >= rt->T)
+		return NULL;
+	rt_session *s = tr_slot_get_any(&rt->w[home]->slots, RT_ID_SLOT(id));
+	if (s == NULL || s->id != id)
+		return NULL;
+	return s;
+}
+
+/* ---- placement ---- */
+
+static uint32_t
+rt_worker_of(const tr_runtime *rt, tr_session_id id, uint32_t role)
+{
+	uint32_t home = RT_ID_HOME(id);
+	if (rt->cfg.placement == TR_PLACE_SPREAD)
+		return (home + role) % rt->T;
+	return home;
+}
+
+static uint64_t
+rt_roles_on(const tr_runtime *rt, const rt_session *s, uint32_t w)
+{
+	uint64_t mask = 0;
+	for (uint32_t i = 0; i < s->nroles; i++)
+		if (!(s->host_roles >> i & 1) && rt_worker_of(rt, s->id, i) == w)
+			mask |= 1ull << i;
+	return mask;
+}
+
+/* ---- worker: sending ---- */
+
+static void
+rt_send_x(rt_worker *w, uint32_t dst, const tr_xmsg *m)
+{
+	/* A staging failure loses a control message; the outbox only fails
+	 * when memory is exhausted, and then the session cannot end cleanly
+	 * anyway. Count it as a drop so it shows. */
+	if (tr_outbox_push_owner(&w->out[dst], m, w->rt->a) != TR_OK)
+		w->dropped_here++;
+}
+
+static void
+rt_flush(rt_worker *w)
+{
+	tr_runtime *rt = w->rt;
+	for (uint32_t d = 0; d < rt->T; d++) {
+		tr_outbox *o = &w->out[d];
+		if (o->len == 0)
+			continue;
+		if (o->peak > w->overflow_peak)
+			w->overflow_peak = o->peak;
+		uint32_t n = tr_outbox_flush_sp(o, &rt->rings[w->index * rt->T + d]);
+		if (n > 0)
+			tr_parker_wake_any(&rt->w[d]->park);
+	}
+}
+
+static bool
+rt_outbox_pending(const rt_worker *w)
+{
+	for (uint32_t d = 0; d < w->rt->T; d++)
+		if (w->out[d].len > 0)
+			return true;
+	return false;
+}
+
+static tr_status
+rt_remote_send(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t label,
+               tr_value v)
+{
+	rt_worker *w = ctx;
+	tr_runtime *rt = w->rt;
+
+	if (RT_ID_HOSTBIT(id)) {
+		rt_session *s = rt_lookup(rt, id); /* E3: our part is open */
+		if (s != NULL && to < s->nroles && (s->host_roles >> to & 1)) {
+			if (rt->cfg.on_host_message != NULL)
+				rt->cfg.on_host_message(rt->cfg.host_ctx, id, from, to, label, v);
+			else
+				w->dropped_here++;
+			if (w->nselfcred == w->capselfcred) {
+				uint32_t ncap = w->capselfcred ? w->capselfcred * 2 : 64;
+				rt_selfcredit *nv = tr_realloc(rt->a, w->selfcred,
+				                               (size_t)w->capselfcred * sizeof *nv,
+				                               (size_t)ncap * sizeof *nv);
+				if (nv == NULL)
+					return TR_E_NOMEM;
+				w->selfcred = nv;
+				w->capselfcred = ncap;
+			}
+			w->selfcred[w->nselfcred++] = (rt_selfcredit){id, from, to};
+			return TR_OK;
+		}
+	}
+	uint32_t dst = rt_worker_of(rt, id, to);
+	if (dst == w->index)
+		return TR_E_INVALID; /* the machine should hold that edge itself */
+	tr_xmsg m = {.id = id, .bits = v.bits, .label = label, .op = TR_XOP_MSG,
+	             .from = (uint8_t)from, .to = (uint8_t)to, .vkind = (uint8_t)v.kind};
+	if (tr_outbox_push_owner(&w->out[dst], &m, rt->a) != TR_OK)
+		return TR_E_NOMEM;
+	w->remote_sent++;
+	return TR_OK;
+}
+
+static void
+rt_remote_credit(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t n)
+{
+	rt_worker *w = ctx;
+	tr_runtime *rt = w->rt;
+
+	if (RT_ID_HOSTBIT(id)) {
+		rt_session *s = rt_lookup(rt, id); /* E3 */
+		if (s == NULL || (s->host_roles >> from & 1))
+			return; /* host edges hold no credit */
+	}
+	uint32_t dst = rt_worker_of(rt, id, from);
+	if (dst == w->index)
+		return;
+	tr_xmsg m = {.id = id, .label = n, .op = TR_XOP_CREDIT, .from = (uint8_t)from,
+	             .to = (uint8_t)to};
+	rt_send_x(w, dst, &m);
+}
+
+/* ---- worker: session end (S3) ---- */
+
+static void
+rt_drain_signal(tr_runtime *rt)
+{
+	pthread_mutex_lock(&rt->drain_lock);
+	pthread_cond_broadcast(&rt->drain_cv);
+	pthread_mutex_unlock(&rt->drain_lock);
+}
+
+static void
+rt_live_dec(tr_runtime *rt)
+{
+	/* acq_rel: the summaries' effects happen-before a drainer that sees 0;
+	 * pairs with the acquire load in tr_runtime_drain. */
+	if (atomic_fetch_sub_explicit(&rt->live, 1, memory_order_acq_rel) == 1)
+		rt_drain_signal(rt);
+}
+
+static void
+rt_give_back_slots(rt_worker *w)
+{
+	if (w->nfreed == 0)
+		return;
+	(void)tr_slot_give_back_owner(&w->slots, w->freed, w->nfreed);
+	w->nfreed = 0;
+}
+
+static void
+rt_complete(rt_worker *w, rt_session *s)
+{
+	tr_runtime *rt = w->rt;
+	tr_runtime_summary sum;
+
+	/* Release: pairs with acquire loads of status in the host calls. */
+	atomic_store_explicit(&s->status, RS_DONE, memory_order_release);
+	tr_slot_clear_owner(&w->slots, RT_ID_SLOT(s->id));
+	w->freed[w->nfreed++] = RT_ID_SLOT(s->id);
+	if (w->nfreed == TR_ARRAY_LEN(w->freed))
+		rt_give_back_slots(w);
+
+	memset(&sum, 0, sizeof sum);
+	sum.id = s->id;
+	sum.image = s->image;
+	sum.user = s->user;
+	sum.messages = s->messages;
+	sum.ok = s->all_ok && !s->have_fault && !s->any_cancel;
+	sum.cancelled = !sum.ok && !s->have_fault && s->reason != NULL;
+	if (s->have_fault) {
+		sum.fault = s->fault;
+	} else if (s->any_cancel || s->reason != NULL) {
+		sum.fault.kind = TR_FAULT_CANCELLED;
+		sum.fault.session = s->id;
+	} else {
+		sum.fault.kind = TR_FAULT_NONE;
+	}
+	if (!sum.ok && !s->have_fault && s->reason == NULL) {
+		/* cancelled parts without a recorded reason: a failed open */
+		sum.cancelled = true;
+		sum.reason = "cancelled";
+	} else {
+		sum.reason = sum.cancelled ? s->reason : NULL;
+	}
+	if (sum.ok)
+		atomic_fetch_add_explicit(&rt->ok, 1, memory_order_relaxed);
+	else if (sum.cancelled)
+		atomic_fetch_add_explicit(&rt->cancelled, 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&rt->faulted, 1, memory_order_relaxed);
+	if (rt->cfg.on_complete != NULL)
+		rt->cfg.on_complete(rt->cfg.complete_ctx, &sum);
+	atomic_fetch_add_explicit(&rt->completed, 1, memory_order_relaxed);
+	ck_epoch_call(w->erec, &s->epoch_entry, rt_session_free_cb);
+	rt_live_dec(rt);
+}
+
+static void
+rt_home_cancel(rt_worker *w, rt_session *s, const char *reason)
+{
+	tr_runtime *rt = w->rt;
+
+	if (s->cancel_sent)
+		return;
+	s->cancel_sent = true;
+	if (reason != NULL && s->reason == NULL)
+		s->reason = reason;
+	atomic_store_explicit(&s->status, RS_CLOSING, memory_order_relaxed);
+	for (uint32_t p = 0; p < rt->T; p++) {
+		if (rt_roles_on(rt, s, p) == 0)
+			continue;
+		if (p == w->index) {
+			if (s->part[p] == PART_OPEN)
+				(void)tr_machine_cancel(w->m, s->id);
+		} else {
+			tr_xmsg m = {.id = s->id, .op = TR_XOP_CANCEL};
+			rt_send_x(w, p, &m);
+		}
+	}
+}
+
+static void
+rt_home_part_done(rt_worker *w, rt_session *s, bool ok, uint64_t messages,
+                  const tr_fault *f)
+{
+	s->messages += messages;
+	s->parts_done++;
+	if (!ok) {
+		s->all_ok = false;
+		if (f->kind == TR_FAULT_CANCELLED || f->kind == TR_FAULT_NONE) {
+			s->any_cancel = true;
+		} else if (!s->have_fault) {
+			s->fault = *f;
+			s->have_fault = true;
+		}
+		rt_home_cancel(w, s, NULL);
+	}
+	if (s->parts_done == s->parts_total)
+		rt_complete(w, s);
+}
+
+/* Our part of s ended (or never ran: f kind CANCELLED). */
+static void
+rt_part_done(rt_worker *w, rt_session *s, bool ok, uint64_t messages, const tr_fault *f)
+{
+	s->part[w->index] = PART_DONE;
+	if (s->home == w->index) {
+		rt_home_part_done(w, s, ok, messages, f);
+		return;
+	}
+	tr_xmsg m = {.id = s->id, .bits = messages, .label = f->pc, .op = TR_XOP_PART_DONE,
+	             .from = (uint8_t)(f->role > 255 ? 255 : f->role),
+	             .to = (uint8_t)f->kind, .vkind = ok ? 1 : 0};
+	rt_send_x(w, s->home, &m);
+}
+
+static void
+rt_open_part(rt_worker *w, rt_session *s)
+{
+	tr_session_opts o;
+	tr_session_id got = 0;
+
+	memset(&o, 0, sizeof o);
+	o.id = s->id;
+	o.roles_here = rt_roles_on(w->rt, s, w->index);
+	o.priority = s->priority;
+	o.full_policy = -1;
+	o.role_state = s->role_states;
+	if (tr_machine_open_session(w->m, s->image, &s->handler, &o, &got) != TR_OK) {
+		tr_fault f = {.kind = TR_FAULT_CANCELLED, .session = s->id, .role = UINT32_MAX};
+		rt_part_done(w, s, false, 0, &f);
+		return;
+	}
+	s->part[w->index] = PART_OPEN;
+	w->parts_live++;
+}
+
+/* ---- worker: host commands ---- */
+
+static void
+rt_cmd_free(tr_runtime *rt, rt_cmd *c)
+{
+	if (c->heap)
+		tr_free(rt->a, c, sizeof *c);
+}
+
+static void
+rt_deliver(rt_worker *w, rt_session *s, uint32_t from, uint32_t to, uint32_t label,
+           tr_value v)
+{
+	if (s->part[w->index] == PART_NONE)
+		rt_open_part(w, s); /* S2: heard of it before its OPEN */
+	if (s->part[w->index] != PART_OPEN) {
+		w->dropped_here++;
+		return;
+	}
+	(void)tr_machine_inject(w->m, s->id, from, to, label, v);
+}
+
+static void
+rt_handle_open(rt_worker *w, rt_session *s)
+{
+	tr_runtime *rt = w->rt;
+
+	atomic_store_explicit(&s->status, RS_OPEN, memory_order_relaxed);
+	for (uint32_t p = 0; p < rt->T; p++)
+		if (rt_roles_on(rt, s, p) != 0)
+			s->parts_total++;
+	if (w->stopping) {
+		/* Stop has begun: the session never runs. */
+		s->reason = w->stop_reason;
+		s->any_cancel = true;
+		s->cancel_sent = true;
+		atomic_store_explicit(&s->status, RS_CLOSING, memory_order_relaxed);
+		s->parts_done = s->parts_total;
+		s->all_ok = false;
+		rt_complete(w, s);
+		return;
+	}
+	for (uint32_t p = 0; p < rt->T; p++) {
+		if (rt_roles_on(rt, s, p) == 0)
+			continue;
+		if (p == w->index) {
+			rt_open_part(w, s);
+		} else {
+			tr_xmsg m = {.id = s->id, .op = TR_XOP_OPEN};
+			rt_send_x(w, p, &m);
+		}
+	}
+}
+
+static void
+rt_handle_stop(rt_worker *w, const char *reason)
+{
+	w->stopping = true;
+	w->stop_reason = reason;
+	uint32_t high = tr_slot_high_any(&w->slots);
+	for (uint32_t i = 0; i < high; i++) {
+		rt_session *s = tr_slot_get_any(&w->slots, i);
+		if (s == NULL)
+			continue;
+		/* PENDING ones meet `stopping` when their OPEN arrives. */
+		if (atomic_load_explicit(&s->status, memory_order_relaxed) == RS_OPEN)
+			rt_home_cancel(w, s, reason);
+	}
+}
+
+static uint32_t
+rt_drain_cmds(rt_worker *w)
+{
+	tr_runtime *rt = w->rt;
+	uint32_t n = 0;
+	tr_mpsc_node *node;
+
+	while (n < RT_BATCH && (node = tr_mpsc_pop_sc(&w->cmds)) != NULL) {
+		rt_cmd *c = (rt_cmd *)node;
+		n++;
+		switch (c->op) {
+		case CMD_OPEN:
+			rt_handle_open(w, (rt_session *)((char *)c - offsetof(rt_session, open_cmd)));
+			break;
+		case CMD_POST: {
+			rt_session *s = rt_lookup(rt, c->id); /* home-owned */
+			if (s == NULL || atomic_load_explicit(&s->status, memory_order_relaxed) == RS_DONE) {
+				w->dropped_here++;
+				break;
+			}
+			uint32_t dst = rt_worker_of(rt, c->id, c->to);
+			if (dst == w->index) {
+				rt_deliver(w, s, c->from, c->to, c->label, c->v);
+			} else {
+				tr_xmsg m = {.id = c->id, .bits = c->v.bits, .label = c->label,
+				             .op = TR_XOP_MSG, .from = (uint8_t)c->from,
+				             .to = (uint8_t)c->to, .vkind = (uint8_t)c->v.kind};
+				rt_send_x(w, dst, &m);
+			}
+			break;
+		}
+		case CMD_CANCEL: {
+			rt_session *s = rt_lookup(rt, c->id);
+			if (s != NULL && atomic_load_explicit(&s->status, memory_order_relaxed) == RS_OPEN)
+				rt_home_cancel(w, s, "cancelled by host");
+			break;
+		}
+		case CMD_STOP:
+			rt_handle_stop(w, c->reason);
+			break;
+		default:
+			break;
+		}
+		rt_cmd_free(rt, c);
+	}
+	return n;
+}
+
+/* ---- worker: rings ---- */
+
+static void
+rt_handle_x(rt_worker *w, const tr_xmsg *m)
+{
+	tr_runtime *rt = w->rt;
+
+	if (m->op == TR_XOP_CREDIT) {
+		/* NOT_FOUND: our part already ended; nothing to wake. */
+		(void)tr_machine_add_credit(w->m, m->id, m->from, m->to, m->label);
+		return;
+	}
+	rt_session *s = rt_lookup(rt, m->id); /* inside the loop's section (E1) */
+	if (s == NULL) {
+		if (m->op == TR_XOP_MSG)
+			w->dropped_here++; /* S4: a late message */
+		return;
+	}
+	switch (m->op) {
+	case TR_XOP_MSG: {
+		tr_value v = {.kind = m->vkind, .bits = m->bits};
+		rt_deliver(w, s, m->from, m->to, m->label, v);
+		break;
+	}
+	case TR_XOP_OPEN:
+		if (s->part[w->index] == PART_NONE)
+			rt_open_part(w, s);
+		break;
+	case TR_XOP_CANCEL:
+		if (s->part[w->index] == PART_OPEN) {
+			(void)tr_machine_cancel(w->m, s->id);
+		} else if (s->part[w->index] == PART_NONE) {
+			tr_fault f = {.kind = TR_FAULT_CANCELLED, .session = s->id};
+			rt_part_done(w, s, false, 0, &f);
+		}
+		break;
+	case TR_XOP_PART_DONE: {
+		tr_fault f = {.kind = (tr_fault_kind)m->to, .session = m->id,
+		              .role = m->from == 255 ? UINT32_MAX : m->from, .pc = m->label};
+		rt_home_part_done(w, s, m->vkind != 0, m->bits, &f);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+static uint32_t
+rt_drain_rings(rt_worker *w)
+{
+	tr_runtime *rt = w->rt;
+	uint32_t total = 0;
+
+	for (uint32_t src = 0; src < rt->T; src++) {
+		if (src == w->index)
+			continue;
+		tr_xring *r = &rt->rings[src * rt->T + w->index];
+		uint32_t n = tr_xring_drain_sc(r, w->batch, RT_BATCH);
+		for (uint32_t i = 0; i < n; i++)
+			rt_handle_x(w, &w->batch[i]);
+		total += n;
+	}
+	return total;
+}
+
+static bool
+rt_inbox_nonempty(rt_worker *w)
+{
+	tr_runtime *rt = w->rt;
+	if (tr_mpsc_nonempty_sc(&w->cmds))
+		return true;
+	for (uint32_t src = 0; src < rt->T; src++)
+		if (src != w->index && tr_xring_nonempty_sc(&rt->rings[src * rt->T + w->index]))
+			return true;
+	return false;
+}
+
+/* ---- worker: running and reaping ---- */
+
+static uint32_t
+rt_run_rounds(rt_worker *w)
+{
+	uint32_t n = 0;
+	for (; n < w->rt->cfg.round_budget; n++) {
+		tr_step_result res;
+		tr_fault f;
+		if (tr_machine_step_round(w->m, 1, &res, &f) != TR_OK)
+			break;
+		if (res == TR_STEP_STUCK || res == TR_STEP_ALL_DONE)
+			break;
+	}
+	return n;
+}
+
+static void
+rt_apply_selfcredits(rt_worker *w)
+{
+	for (uint32_t i = 0; i < w->nselfcred; i++) {
+		rt_selfcredit *c = &w->selfcred[i];
+		(void)tr_machine_add_credit(w->m, c->id, c->from, c->to, 1);
+	}
+	w->nselfcred = 0;
+}
+
+static uint32_t
+rt_reap(rt_worker *w)
+{
+	uint32_t total = 0;
+	size_t n;
+
+	do {
+		n = 0;
+		if (tr_machine_reap_closed_sessions(w->m, w->reap, RT_REAP, &n) != TR_OK)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			tr_session_summary *ps = &w->reap[i];
+			rt_session *s = rt_lookup(w->rt, ps->id); /* E3 */
+			w->parts_live--;
+			if (s == NULL)
+				continue;
+			rt_part_done(w, s, ps->ok, ps->messages, &ps->fault);
+		}
+		total += (uint32_t)n;
+	} while (n == RT_REAP);
+	return total;
+}
+
+static void
+rt_publish(rt_worker *w)
+{
+	tr_machine_stats ms;
+	tr_machine_stats_get(w->m, &ms);
+	atomic_store_explicit(&w->pub_rounds, ms.rounds, memory_order_relaxed);
+	atomic_store_explicit(&w->pub_sent, ms.messages_sent, memory_order_relaxed);
+	atomic_store_explicit(&w->pub_received, ms.messages_received, memory_order_relaxed);
+	atomic_store_explicit(&w->pub_remote, w->remote_sent, memory_order_relaxed);
+	atomic_store_explicit(&w->pub_dropped, ms.messages_dropped + w->dropped_here,
+	                      memory_order_relaxed);
+	atomic_store_explicit(&w->pub_parts, w->parts_live, memory_order_relaxed);
+	atomic_store_explicit(&w->pub_parks, w->parks, memory_order_relaxed);
+	atomic_store_explicit(&w->pub_overflow, w->overflow_peak, memory_order_relaxed);
+}
+
+/* ---- worker: life ---- */
+
+static tr_status
+rt_worker_init_owner(rt_worker *w)
+{
+	tr_runtime *rt = w->rt;
+	tr_machine_config mc;
+	tr_status st;
+
+	if (w->cpu_want >= 0 && tr_pin_self(w->cpu_want) == TR_OK)
+		atomic_store_explicit(&w->pub_cpu, w->cpu_want, memory_order_relaxed);
+	if (rt->cfg.allocator != NULL) {
+		w->ma = rt->cfg.allocator;
+	} else {
+		if ((st = tr_worker_alloc_init(&w->wa)) != TR_OK)
+			return st;
+		w->ma = &w->wa.base;
+	}
+	w->out = tr_calloc(rt->a, rt->T, sizeof(tr_outbox));
+	if (w->out == NULL)
+		return TR_E_NOMEM;
+	tr_machine_config_default(&mc);
+	mc.policy = rt->cfg.policy;
+	mc.seed = rt->cfg.seed + w->index;
+	mc.buffer_capacity = rt->cfg.buffer_capacity;
+	mc.slice = rt->cfg.slice;
+	mc.on_fault = TR_ON_FAULT_ISOLATE;
+	mc.allocator = w->ma;
+	if ((st = tr_machine_create(&mc, &w->m)) != TR_OK)
+		return st;
+	tr_remote_ops ops = {.send = rt_remote_send, .credit = rt_remote_credit, .ctx = w};
+	return tr_machine_set_remote(w->m, &ops);
+}
+
+static void
+rt_worker_fini_owner(rt_worker *w)
+{
+	tr_runtime *rt = w->rt;
+
+	tr_machine_free(w->m);
+	w->m = NULL;
+	if (w->out != NULL) {
+		for (uint32_t d = 0; d < rt->T; d++)
+			tr_outbox_destroy(&w->out[d], rt->a);
+		tr_free(rt->a, w->out, (size_t)rt->T * sizeof(tr_outbox));
+		w->out = NULL;
+	}
+	if (w->selfcred != NULL)
+		tr_free(rt->a, w->selfcred, (size_t)w->capselfcred * sizeof(rt_selfcredit));
+	w->selfcred = NULL;
+	if (w->ma == &w->wa.base)
+		tr_worker_alloc_destroy(&w->wa);
+}
+
+static void *
+rt_worker_main(void *arg)
+{
+	rt_worker *w = arg;
+	tr_runtime *rt = w->rt;
+	uint32_t idle = 0;
+
+	w->init_status = rt_worker_init_owner(w);
+	/* Release: init_status is visible to the creator; pairs with its
+	 * acquire load in tr_runtime_create. */
+	atomic_store_explicit(&w->ready, 1, memory_order_release);
+	tr_parker_wake_any(&w->park);
+	if (w->init_status != TR_OK) {
+		rt_worker_fini_owner(w);
+		return NULL;
+	}
+	for (;;) {
+		uint32_t work = 0;
+
+		rt_section_begin(w->erec);
+		work += rt_drain_cmds(w);
+		work += rt_drain_rings(w);
+		rt_section_end(rt, w->erec);
+		work += rt_run_rounds(w);
+		if (w->nselfcred > 0) {
+			rt_apply_selfcredits(w);
+			work++;
+		}
+		rt_section_begin(w->erec); /* PART_DONE lookups of other homes' records */
+		work += rt_reap(w);
+		rt_section_end(rt, w->erec);
+		rt_flush(w);
+		if (w->erec->n_pending > 0)
+			ck_epoch_poll(w->erec);
+		if ((++w->loops & 63) == 0)
+			rt_publish(w);
+		/* Acquire: pairs with the release store of quit in stop. */
+		if (atomic_load_explicit(&rt->quit, memory_order_acquire))
+			break;
+		if (work > 0) {
+			idle = 0;
+			continue;
+		}
+		if (++idle < rt->cfg.spin || rt_outbox_pending(w)) {
+			if (idle < 32)
+				tr_cpu_relax();
+			else
+				sched_yield();
+			continue;
+		}
+		rt_give_back_slots(w);
+		rt_publish(w);
+		tr_parker_prepare_owner(&w->park);
+		if (rt_inbox_nonempty(w) || atomic_load_explicit(&rt->quit, memory_order_seq_cst) ||
+		    w->erec->n_pending > 0) {
+			tr_parker_cancel_owner(&w->park);
+			if (w->erec->n_pending > 0)
+				sched_yield(); /* give the grace period a chance */
+			idle = 0;
+			continue;
+		}
+		w->parks++;
+		tr_parker_wait_owner(&w->park, rt->cfg.park_timeout_ms);
+		idle = 0;
+	}
+	rt_give_back_slots(w);
+	ck_epoch_barrier(w->erec); /* frees every record this home retired */
+	rt_publish(w);
+	rt_worker_fini_owner(w);
+	return NULL;
+}
+
+/* ---- public API ---- */
+
+void
+tr_runtime_config_default(tr_runtime_config *c)
+{
+	memset(c, 0, sizeof *c);
+	c->threads = 1;
+	c->pin = true;
+	c->placement = TR_PLACE_LOCAL;
+	c->buffer_capacity = 64;
+	c->slice = 64;
+	c->policy = TR_POLICY_COOPERATIVE;
+	c->round_budget = 256;
+	c->spin = 256;
+	c->park_timeout_ms = 100;
+}
+
+static void
+rt_destroy(tr_runtime *rt)
+{
+	const tr_allocator *a = rt->a;
+
+	if (rt->w != NULL) {
+		for (uint32_t i = 0; i < rt->T; i++) {
+			rt_worker *w = rt->w[i];
+			if (w == NULL)
+				continue;
+			tr_slot_table_destroy(&w->slots);
+			rt_free_aligned(a, w);
+		}
+		tr_free(a, rt->w, (size_t)rt->T * sizeof(rt_worker *));
+	}
+	/* Every record (workers' and hosts') is on the epoch's list. */
+	ck_stack_entry_t *e = CK_STACK_FIRST(&rt->epoch.records);
+	while (e != NULL) {
+		ck_stack_entry_t *next = CK_STACK_NEXT(e);
+		ck_epoch_record_t *r = (ck_epoch_record_t *)((char *)e - offsetof(ck_epoch_record_t, record_next));
+		ck_epoch_reclaim(r);
+		rt_free_aligned(a, r);
+		e = next;
+	}
+	if (rt->rings != NULL) {
+		for (uint32_t i = 0; i < rt->T * rt->T; i++)
+			tr_xring_destroy(&rt->rings[i], a);
+		tr_free(a, rt->rings, (size_t)rt->T * rt->T * sizeof(tr_xring));
+	}
+	if (rt->key_ok)
+		pthread_key_delete(rt->key);
+	pthread_mutex_destroy(&rt->img_lock);
+	pthread_mutex_destroy(&rt->stop_lock);
+	pthread_mutex_destroy(&rt->drain_lock);
+	pthread_cond_destroy(&rt->drain_cv);
+	tr_free(a, rt, sizeof *rt);
+}
+
+static void
+rt_join_all(tr_runtime *rt)
+{
+	/* Release: pairs with the acquire load of quit in the worker loop. */
+	atomic_store_explicit(&rt->quit, true, memory_order_release);
+	for (uint32_t i = 0; i < rt->T; i++) {
+		rt_worker *w = rt->w[i];
+		if (w == NULL || !w->started)
+			continue;
+		tr_parker_wake_any(&w->park);
+	}
+	for (uint32_t i = 0; i < rt->T; i++) {
+		rt_worker *w = rt->w[i];
+		if (w == NULL || !w->started)
+			continue;
+		pthread_join(w->thread, NULL);
+		w->started = false;
+	}
+}
+
+tr_status
+tr_runtime_create(const tr_runtime_config *cfg, tr_runtime **out)
+{
+	tr_runtime_config def;
+	tr_status st = TR_OK;
+
+	if (out == NULL)
+		return TR_E_INVALID;
+	*out = NULL;
+	if (cfg == NULL) {
+		tr_runtime_config_default(&def);
+		cfg = &def;
+	}
+	if (cfg->threads == 0 || cfg->threads > TR_RUNTIME_MAX_THREADS ||
+	    cfg->buffer_capacity == 0 || cfg->slice == 0 ||
+	    (cfg->placement != TR_PLACE_LOCAL && cfg->placement != TR_PLACE_SPREAD) ||
+	    (unsigned)cfg->policy >= TR_POLICY_COUNT_)
+		return TR_E_INVALID;
+
+	const tr_allocator *a = tr_alloc_or_default(cfg->allocator);
+	tr_runtime *rt = tr_calloc(a, 1, sizeof *rt);
+	if (rt == NULL)
+		return TR_E_NOMEM;
+	rt->cfg = *cfg;
+	if (rt->cfg.round_budget == 0)
+		rt->cfg.round_budget = 256;
+	rt->a = a;
+	rt->T = cfg->threads;
+	ck_epoch_init(&rt->epoch);
+	pthread_mutex_init(&rt->img_lock, NULL);
+	pthread_mutex_init(&rt->stop_lock, NULL);
+	pthread_mutex_init(&rt->drain_lock, NULL);
+	pthread_cond_init(&rt->drain_cv, NULL);
+	rt->key_ok = pthread_key_create(&rt->key, rt_host_record_dtor) == 0;
+
+	rt->rings = tr_calloc(a, (size_t)rt->T * rt->T, sizeof(tr_xring));
+	rt->w = tr_calloc(a, rt->T, sizeof(rt_worker *));
+	if (rt->rings == NULL || rt->w == NULL) {
+		st = TR_E_NOMEM;
+		goto fail_destroy;
+	}
+	for (uint32_t s = 0; s < rt->T; s++)
+		for (uint32_t d = 0; d < rt->T; d++)
+			if (s != d && (st = tr_xring_init(&rt->rings[s * rt->T + d], RT_RING_SIZE, a)) != TR_OK)
+				goto fail_destroy;
+
+	int cpus[1024];
+	size_t ncpu = cfg->pin ? tr_affinity_cpus(cpus, TR_ARRAY_LEN(cpus)) : 0;
+	for (uint32_t i = 0; i < rt->T; i++) {
+		rt_worker *w = rt_alloc_aligned(a, sizeof *w);
+		if (w == NULL) {
+			st = TR_E_NOMEM;
+			goto fail_destroy;
+		}
+		rt->w[i] = w;
+		w->rt = rt;
+		w->index = i;
+		w->cpu_want = ncpu > 0 ? cpus[i % ncpu] : -1;
+		tr_mpsc_init(&w->cmds);
+		tr_parker_init(&w->park);
+		atomic_init(&w->pub_cpu, -1);
+		if ((st = tr_slot_table_init(&w->slots, a)) != TR_OK) {
+			rt->w[i] = NULL;
+			rt_free_aligned(a, w);
+			goto fail_destroy;
+		}
+		w->erec = rt_alloc_aligned(a, sizeof(ck_epoch_record_t));
+		if (w->erec == NULL) {
+			st = TR_E_NOMEM;
+			goto fail_destroy;
+		}
+		ck_epoch_register(&rt->epoch, w->erec, NULL);
+	}
+	for (uint32_t i = 0; i < rt->T; i++) {
+		rt_worker *w = rt->w[i];
+		if (pthread_create(&w->thread, NULL, rt_worker_main, w) != 0) {
+			st = TR_E_IO;
+			goto fail_join;
+		}
+		w->started = true;
+	}
+	for (uint32_t i = 0; i < rt->T; i++) {
+		rt_worker *w = rt->w[i];
+		/* Acquire: pairs with the release store of ready by the worker. */
+		while (atomic_load_explicit(&w->ready, memory_order_acquire) == 0)
+			sched_yield();
+		if (w->init_status != TR_OK && st == TR_OK)
+			st = w->init_status;
+	}
+	if (st != TR_OK)
+		goto fail_join;
+	*out = rt;
+	return TR_OK;
+
+fail_join:
+	rt_join_all(rt);
+fail_destroy:
+	rt_destroy(rt);
+	return st;
+}
+
+static bool
+rt_image_registered(tr_runtime *rt, const tr_image *img)
+{
+	/* Acquire: pairs with the release increment in register_image. */
+	uint32_t n = atomic_load_explicit(&rt->nimages, memory_order_acquire);
+	for (uint32_t i = 0; i < n; i++)
+		if (rt->images[i] == img)
+			return true;
+	return false;
+}
+
+tr_status
+tr_runtime_register_image(tr_runtime *rt, const tr_image *img)
+{
+	tr_status st = TR_OK;
+
+	if (rt == NULL || img == NULL)
+		return TR_E_INVALID;
+	pthread_mutex_lock(&rt->img_lock);
+	if (rt_image_registered(rt, img))
+		goto out_unlock;
+	uint32_t n = atomic_load_explicit(&rt->nimages, memory_order_relaxed);
+	if (n == RT_MAX_IMAGES) {
+		st = TR_E_LIMIT;
+		goto out_unlock;
+	}
+	rt->images[n] = img;
+	/* Release: publishes images[n]; pairs with rt_image_registered. */
+	atomic_store_explicit(&rt->nimages, n + 1, memory_order_release);
+out_unlock:
+	pthread_mutex_unlock(&rt->img_lock);
+	return st;
+}
+
+tr_status
+tr_runtime_open_session(tr_runtime *rt, const tr_image *img, const tr_handler *h,
+                        void *const *role_states, const tr_runtime_session_opts *opts,
+                        tr_session_id *id)
+{
+	tr_status st;
+
+	if (rt == NULL || img == NULL || h == NULL || id == NULL)
+		return TR_E_INVALID;
+	*id = 0;
+	if (!rt_image_registered(rt, img))
+		return TR_E_INVALID;
+	uint32_t nroles = tr_image_nroles(img);
+	uint64_t host_roles = opts != NULL ? opts->host_roles : 0;
+	uint64_t all = nroles >= 64 ? ~0ull : (1ull << nroles) - 1;
+	if (nroles == 0 || nroles > 255 || (host_roles & ~all) != 0 || host_roles == all)
+		return TR_E_INVALID;
+
+	/* seq_cst, with the load of stopping below: a Dekker pair with stop,
+	 * which stores stopping then waits for live == 0. Either we see
+	 * stopping, or stop's drain sees this session. */
+	atomic_fetch_add_explicit(&rt->live, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&rt->stopping, memory_order_seq_cst)) {
+		st = TR_E_STATE;
+		goto fail_live;
+	}
+	uint32_t home = atomic_fetch_add_explicit(&rt->next_home, 1, memory_order_relaxed) % rt->T;
+	rt_worker *w = rt->w[home];
+	size_t size = sizeof(rt_session) + (size_t)nroles * sizeof(void *) + rt->T;
+	rt_session *s = tr_calloc(rt->a, 1, size);
+	if (s == NULL) {
+		st = TR_E_NOMEM;
+		goto fail_live;
+	}
+	uint32_t slot, gen;
+	if ((st = tr_slot_alloc_any(&w->slots, &slot, &gen)) != TR_OK) {
+		tr_free(rt->a, s, size);
+		goto fail_live;
+	}
+	s->rt = rt;
+	s->size = size;
+	s->id = rt_make_id(home, host_roles != 0, slot, gen);
+	s->image = img;
+	s->handler = *h;
+	s->user = opts != NULL ? opts->user : NULL;
+	s->host_roles = host_roles;
+	s->priority = opts != NULL ? opts->priority : 0;
+	s->nroles = nroles;
+	s->home = home;
+	s->all_ok = true;
+	atomic_init(&s->status, RS_PENDING);
+	s->part = (uint8_t *)&s->role_states[nroles];
+	for (uint32_t i = 0; i < nroles; i++)
+		s->role_states[i] = role_states != NULL ? role_states[i] : NULL;
+	s->open_cmd.op = CMD_OPEN;
+	s->open_cmd.id = s->id;
+	*id = s->id;
+	atomic_fetch_add_explicit(&rt->opened, 1, memory_order_relaxed);
+	tr_slot_publish_any(&w->slots, slot, s);
+	tr_mpsc_push_mpsc(&w->cmds, &s->open_cmd.node);
+	tr_parker_wake_any(&w->park);
+	return TR_OK;
+
+fail_live:
+	rt_live_dec(rt);
+	return st;
+}
+
+/* Look id up in a section; copy what the caller needs. */
+static tr_status
+rt_host_peek(tr_runtime *rt, tr_session_id id, uint32_t *status, uint64_t *host_roles,
+             uint32_t *nroles)
+{
+	ck_epoch_record_t *r = rt_host_record(rt);
+	if (r == NULL)
+		return TR_E_NOMEM;
+	tr_status st = TR_OK;
+	rt_section_begin(r);
+	rt_session *s = rt_lookup(rt, id);
+	if (s == NULL) {
+		st = TR_E_NOT_FOUND;
+	} else {
+		/* Acquire: pairs with the release store of RS_DONE in rt_complete. */
+		*status = atomic_load_explicit(&s->status, memory_order_acquire);
+		*host_roles = s->host_roles;
+		*nroles = s->nroles;
+	}
+	rt_section_end(rt, r);
+	if (st == TR_OK && *status == RS_DONE)
+		st = TR_E_NOT_FOUND;
+	return st;
+}
+
+static tr_status
+rt_push_cmd(tr_runtime *rt, tr_session_id id, const rt_cmd *tmpl)
+{
+	rt_cmd *c = tr_alloc(rt->a, sizeof *c);
+	if (c == NULL)
+		return TR_E_NOMEM;
+	*c = *tmpl;
+	c->heap = true;
+	rt_worker *w = rt->w[RT_ID_HOME(id)];
+	tr_mpsc_push_mpsc(&w->cmds, &c->node);
+	tr_parker_wake_any(&w->park);
+	return TR_OK;
+}
+
+tr_status
+tr_runtime_post(tr_runtime *rt, tr_session_id id, uint32_t from, uint32_t to,
+                uint32_t label, tr_value v)
+{
+	uint32_t status = 0, nroles = 0;
+	uint64_t host_roles = 0;
+
+	if (rt == NULL)
+		return TR_E_INVALID;
+	tr_status st = rt_host_peek(rt, id, &status, &host_roles, &nroles);
+	if (st != TR_OK)
+		return st;
+	if (from >= nroles || to >= nroles || !(host_roles >> from & 1) || (host_roles >> to & 1))
+		return TR_E_INVALID;
+	if (status == RS_CLOSING)
+		return TR_E_CLOSED;
+	rt_cmd c = {.op = CMD_POST, .id = id, .from = from, .to = to, .label = label, .v = v};
+	if ((st = rt_push_cmd(rt, id, &c)) == TR_OK)
+		atomic_fetch_add_explicit(&rt->posts, 1, memory_order_relaxed);
+	return st;
+}
+
+tr_status
+tr_runtime_cancel(tr_runtime *rt, tr_session_id id)
+{
+	uint32_t status = 0, nroles = 0;
+	uint64_t host_roles = 0;
+
+	if (rt == NULL)
+		return TR_E_INVALID;
+	tr_status st = rt_host_peek(rt, id, &status, &host_roles, &nroles);
+	if (st != TR_OK)
+		return st;
+	rt_cmd c = {.op = CMD_CANCEL, .id = id};
+	return rt_push_cmd(rt, id, &c);
+}
+
+tr_status
+tr_runtime_session_status(tr_runtime *rt, tr_session_id id, tr_session_status *out)
+{
+	uint32_t status = 0, nroles = 0;
+	uint64_t host_roles = 0;
+
+	if (rt == NULL || out == NULL)
+		return TR_E_INVALID;
+	tr_status st = rt_host_peek(rt, id, &status, &host_roles, &nroles);
+	if (st != TR_OK)
+		return st;
+	*out = status == RS_CLOSING ? TR_SESSION_CLOSED : TR_SESSION_OPEN;
+	return TR_OK;
+}
+
+void
+tr_runtime_stats_get(tr_runtime *rt, tr_runtime_stats *out, tr_runtime_worker_stats *ws,
+                     size_t nws)
+{
+	memset(out, 0, sizeof *out);
+	out->threads = rt->T;
+	out->sessions_opened = atomic_load_explicit(&rt->opened, memory_order_relaxed);
+	out->sessions_completed = atomic_load_explicit(&rt->completed, memory_order_relaxed);
+	out->sessions_ok = atomic_load_explicit(&rt->ok, memory_order_relaxed);
+	out->sessions_cancelled = atomic_load_explicit(&rt->cancelled, memory_order_relaxed);
+	out->sessions_faulted = atomic_load_explicit(&rt->faulted, memory_order_relaxed);
+	out->sessions_live = atomic_load_explicit(&rt->live, memory_order_relaxed);
+	out->sessions_freed = atomic_load_explicit(&rt->freed, memory_order_relaxed);
+	out->posts = atomic_load_explicit(&rt->posts, memory_order_relaxed);
+	for (uint32_t i = 0; i < rt->T; i++) {
+		rt_worker *w = rt->w[i];
+		tr_runtime_worker_stats s;
+		s.rounds = atomic_load_explicit(&w->pub_rounds, memory_order_relaxed);
+		s.messages_sent = atomic_load_explicit(&w->pub_sent, memory_order_relaxed);
+		s.messages_received = atomic_load_explicit(&w->pub_received, memory_order_relaxed);
+		s.messages_remote = atomic_load_explicit(&w->pub_remote, memory_order_relaxed);
+		s.dropped = atomic_load_explicit(&w->pub_dropped, memory_order_relaxed);
+		s.parts_live = atomic_load_explicit(&w->pub_parts, memory_order_relaxed);
+		s.parks = atomic_load_explicit(&w->pub_parks, memory_order_relaxed);
+		s.overflow_peak = atomic_load_explicit(&w->pub_overflow, memory_order_relaxed);
+		s.cpu = atomic_load_explicit(&w->pub_cpu, memory_order_relaxed);
+		out->messages += s.messages_sent;
+		out->dropped += s.dropped;
+		if (ws != NULL && i < nws)
+			ws[i] = s;
+	}
+}
+
+tr_status
+tr_runtime_drain(tr_runtime *rt, uint64_t timeout_ms)
+{
+	struct timespec dl;
+	tr_status st = TR_OK;
+
+	if (rt == NULL)
+		return TR_E_INVALID;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += (time_t)(timeout_ms / 1000);
+	dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&rt->drain_lock);
+	/* Acquire: pairs with the acq_rel decrement in rt_live_dec. */
+	while (atomic_load_explicit(&rt->live, memory_order_acquire) > 0) {
+		if (timeout_ms == 0) {
+			pthread_cond_wait(&rt->drain_cv, &rt->drain_lock);
+		} else if (pthread_cond_timedwait(&rt->drain_cv, &rt->drain_lock, &dl) == ETIMEDOUT) {
+			if (atomic_load_explicit(&rt->live, memory_order_acquire) > 0)
+				st = TR_E_LIMIT;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&rt->drain_lock);
+	return st;
+}
+
+tr_status
+tr_runtime_stop(tr_runtime *rt, const char *reason)
+{
+	if (rt == NULL)
+		return TR_E_INVALID;
+	pthread_mutex_lock(&rt->stop_lock);
+	if (rt->stopped) {
+		pthread_mutex_unlock(&rt->stop_lock);
+		return TR_OK;
+	}
+	/* seq_cst: the other half of the Dekker pair in open_session. */
+	atomic_store_explicit(&rt->stopping, true, memory_order_seq_cst);
+	if (reason == NULL)
+		reason = "runtime stopped";
+	for (uint32_t i = 0; i < rt->T; i++) {
+		rt_worker *w = rt->w[i];
+		w->stop_cmd.op = CMD_STOP;
+		w->stop_cmd.reason = reason;
+		w->stop_cmd.heap = false;
+		tr_mpsc_push_mpsc(&w->cmds, &w->stop_cmd.node);
+		tr_parker_wake_any(&w->park);
+	}
+	(void)tr_runtime_drain(rt, 0);
+	rt_join_all(rt);
+	rt->stopped = true;
+	pthread_mutex_unlock(&rt->stop_lock);
+	return TR_OK;
+}
+
+void
+tr_runtime_free(tr_runtime *rt)
+{
+	if (rt == NULL)
+		return;
+	(void)tr_runtime_stop(rt, NULL);
+	rt_destroy(rt);
+}

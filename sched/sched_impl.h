@@ -1,2 +1,180 @@
-/* placeholder: the scheduler module defines struct tr_sched here */
-struct tr_sched { int placeholder_; };
+/* sched/sched_impl.h: the layout of struct tr_sched and the inline fast
+ * paths of the hot calls. Included by sched/sched.h only; the machine embeds
+ * the struct but must treat every field as private to sched/.
+ *
+ * Per-id storage (bytes per id slot, allocated only for the policy in use):
+ *   every policy            st      1  state (low 3 bits) | TOKEN bit
+ *   cooperative, priority,  link    8  doubly linked FIFO per level
+ *     progress_aware
+ *   priority                lvof    2  level index of the id
+ *   priority with aging     stamp   4  ready order, to find the longest waiter
+ *   round_robin             bitmap  1/8 + 1/512 + ...  (hierarchical)
+ *   seeded                  dense,  8  ready ids packed, and each id's position
+ *                           pos
+ * so at most 15 bytes per slot (priority with aging), 9 for cooperative.
+ * Slots grow by doubling, so capacity is at most twice the highest id.
+ *
+ * Hot calls: tr_sched_ready/block/done/pick are redefined below as macros
+ * that expand to inline functions, so that the machine's round pays no call
+ * for the common transitions of the default (cooperative) policy; every
+ * other case falls through to the out-of-line *_slow_ functions in sched.c.
+ * The real, addressable functions exist too (sched.c defines them with the
+ * name in parentheses), so &tr_sched_ready still works. */
+#ifndef TR_SCHED_SCHED_IMPL_H
+#define TR_SCHED_SCHED_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef TR_DEBUG
+#define TR_DEBUG 0
+#endif
+
+#define TR_SCHED_STATE_MASK_ 0x07u
+#define TR_SCHED_TOKEN_ 0x08u
+/* 64^6 = 2^36 bits covers every uint32 id. */
+#define TR_SCHED_BM_LEVELS_ 6
+/* Level indices are uint16 per id. */
+#define TR_SCHED_MAX_LEVELS_ 65535u
+
+typedef struct tr_sched_link {
+	uint32_t next, prev; /* TR_SCHED_NONE at the ends */
+} tr_sched_link;
+
+/* One FIFO of ready ids (cooperative has one, progress_aware two: token
+ * holders first; priority one per distinct priority value). */
+typedef struct tr_sched_level {
+	uint32_t head, tail;
+	uint32_t nready;
+	uint32_t nreg; /* registered ids at this level: 0 lets it be reused */
+	uint32_t prio;
+} tr_sched_level;
+
+struct tr_sched {
+	/* Touched by every hot call. */
+	uint8_t *st;
+	tr_sched_link *link;
+	tr_sched_level *lv;
+	uint32_t n[5]; /* ids per tr_sched_state; n[FREE] unused */
+	uint32_t cap;  /* id slots allocated */
+	uint8_t policy;
+
+	/* priority / progress_aware */
+	uint16_t *lvof;   /* priority only: id -> level */
+	uint32_t *stamp;  /* priority with aging: id -> ready order */
+	uint16_t *order;  /* level indices by decreasing priority */
+	uint32_t nlv, lvcap;
+	uint32_t clock;     /* next ready stamp */
+	uint32_t aging;     /* 0: strict priority */
+	uint32_t overtakes; /* picks from the top since a lower one waited */
+
+	/* round_robin */
+	uint64_t *bm[TR_SCHED_BM_LEVELS_];
+	uint32_t bmw[TR_SCHED_BM_LEVELS_]; /* words per level */
+	uint32_t nbm;
+	uint32_t cursor; /* last id picked, TR_SCHED_NONE before the first */
+
+	/* seeded */
+	uint32_t *dense; /* the ready ids, in no particular order */
+	uint32_t *pos;   /* id -> index in dense while READY */
+	uint64_t rng;    /* splitmix64 state */
+
+	const tr_allocator *a;
+};
+
+void tr_sched_assert_fail_(const char *expr, const char *file, int line);
+#define TR_SCHED_ASSERT_(e)                                                    \
+	do {                                                                       \
+		if (TR_DEBUG && !(e))                                                  \
+			tr_sched_assert_fail_(#e, __FILE__, __LINE__);                     \
+	} while (0)
+
+/* Out of line: every policy and every state, including what the fast paths
+ * below handle. */
+void tr_sched_ready_slow_(tr_sched *s, uint32_t id);
+void tr_sched_block_slow_(tr_sched *s, uint32_t id);
+void tr_sched_done_slow_(tr_sched *s, uint32_t id);
+uint32_t tr_sched_pick_slow_(tr_sched *s);
+
+static inline void
+tr_sched_ready_inl_(tr_sched *s, uint32_t id)
+{
+	if (s->policy == TR_POLICY_COOPERATIVE && id < s->cap) {
+		uint8_t st = s->st[id];
+		uint32_t k = st & TR_SCHED_STATE_MASK_;
+		if (k == TR_SCHED_RUNNING || k == TR_SCHED_BLOCKED) {
+			tr_sched_level *l = &s->lv[0];
+			s->n[k]--;
+			s->n[TR_SCHED_READY]++;
+			s->st[id] = (uint8_t)((st & ~TR_SCHED_STATE_MASK_) | TR_SCHED_READY);
+			s->link[id].next = TR_SCHED_NONE;
+			s->link[id].prev = l->tail;
+			if (l->tail == TR_SCHED_NONE)
+				l->head = id;
+			else
+				s->link[l->tail].next = id;
+			l->tail = id;
+			l->nready++;
+			return;
+		}
+	}
+	tr_sched_ready_slow_(s, id);
+}
+
+static inline uint32_t
+tr_sched_pick_inl_(tr_sched *s)
+{
+	if (s->policy == TR_POLICY_COOPERATIVE) {
+		tr_sched_level *l = &s->lv[0];
+		uint32_t id = l->head;
+		if (id == TR_SCHED_NONE)
+			return TR_SCHED_NONE;
+		uint32_t nx = s->link[id].next;
+		l->head = nx;
+		if (nx == TR_SCHED_NONE)
+			l->tail = TR_SCHED_NONE;
+		else
+			s->link[nx].prev = TR_SCHED_NONE;
+		l->nready--;
+		s->n[TR_SCHED_READY]--;
+		s->n[TR_SCHED_RUNNING]++;
+		s->st[id] = (uint8_t)((s->st[id] & ~TR_SCHED_STATE_MASK_) | TR_SCHED_RUNNING);
+		return id;
+	}
+	return tr_sched_pick_slow_(s);
+}
+
+/* RUNNING -> BLOCKED/DONE needs no queue work under any policy: a running id
+ * is in no ready structure. */
+static inline void
+tr_sched_leave_running_inl_(tr_sched *s, uint32_t id, uint32_t to)
+{
+	s->n[TR_SCHED_RUNNING]--;
+	s->n[to]++;
+	s->st[id] = (uint8_t)((s->st[id] & ~TR_SCHED_STATE_MASK_) | to);
+}
+
+static inline void
+tr_sched_block_inl_(tr_sched *s, uint32_t id)
+{
+	if (id < s->cap && (s->st[id] & TR_SCHED_STATE_MASK_) == TR_SCHED_RUNNING)
+		tr_sched_leave_running_inl_(s, id, TR_SCHED_BLOCKED);
+	else
+		tr_sched_block_slow_(s, id);
+}
+
+static inline void
+tr_sched_done_inl_(tr_sched *s, uint32_t id)
+{
+	if (id < s->cap && (s->st[id] & TR_SCHED_STATE_MASK_) == TR_SCHED_RUNNING)
+		tr_sched_leave_running_inl_(s, id, TR_SCHED_DONE);
+	else
+		tr_sched_done_slow_(s, id);
+}
+
+#define tr_sched_ready(s, id) tr_sched_ready_inl_((s), (id))
+#define tr_sched_block(s, id) tr_sched_block_inl_((s), (id))
+#define tr_sched_done(s, id) tr_sched_done_inl_((s), (id))
+#define tr_sched_pick(s) tr_sched_pick_inl_((s))
+
+#endif

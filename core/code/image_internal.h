@@ -33,7 +33,7 @@ extern const uint32_t tr_op_flags[TR_OP_COUNT_];
 
 /* One instruction. Field use per opcode (see opcodes.def):
  *   SEND/RECEIVE  edge, reg, a = label id, b = sort id
- *   OFFER/CHOOSE  edge, reg, a = table index
+ *   OFFER/CHOOSE  edge, reg, a = table index, b = 0
  *   INVOKE        a = handler symbol (string id)
  *   JUMP          a = target pc
  *   SET           reg, imm = (uint64_t)b << 32 | a
@@ -74,6 +74,24 @@ typedef struct tr_role_code {
 
 #define TR_MAX_INSNS (1u << 24)
 #define TR_MAX_REGS 255
+/* Deepest nesting of multi-branch local-type nodes an image may hold: the
+ * compiler and tr_ltype_print recurse once per level. */
+#define TR_MAX_LTYPE_DEPTH 2048
+
+/* Registers. A payload travels from on_send into the message and from the
+ * message to on_recv through the effect record, so no role ever needs two
+ * payloads alive at once: the compiler gives every payload-carrying
+ * instruction register r0 and sets nregs = 1 when the role sends or receives
+ * at least one non-Unit payload, 0 otherwise. The reg operand of
+ * SEND/RECEIVE is read only when the sort is not Unit; of OFFER/CHOOSE only
+ * when the taken entry's sort is not Unit. Where it is not read it is 0
+ * (the verifier insists), so a role with nregs == 0 never touches a
+ * register. SET/MOVE always need reg (and MOVE's source) < nregs. */
+
+/* Image file format (core/code/image.c, docs/IMAGE_FORMAT.md). */
+#define TR_IMAGE_MAGIC "TRIM"
+#define TR_IMAGE_VERSION 1u
+#define TR_IMAGE_HEADER_SIZE 56u
 
 struct tr_image {
 	const tr_allocator *a;

@@ -24,6 +24,7 @@ typedef struct tr_gbranch {
 struct tr_gtype {
 	uint8_t kind; /* tr_gkind */
 	uint32_t line, col;
+	uint32_t id; /* dense 0..ngnodes-1 in allocation order: index for side tables */
 	union {
 		struct {
 			uint16_t from, to; /* role indices */
@@ -45,7 +46,8 @@ struct tr_protocol {
 	uint32_t nroles;
 	uint32_t role_name[TR_MAX_ROLES]; /* string ids */
 	tr_vec sorts;   /* tr_sort; id 0 is Unit */
-	tr_gtype *global;
+	tr_gtype *global; /* a DAG: the code after a choice is shared by its branches */
+	uint32_t ngnodes; /* gtype nodes allocated (tr_gtype_new) */
 	tr_lpool local;
 	uint32_t local_root[TR_MAX_ROLES]; /* node index per role */
 };
@@ -57,6 +59,12 @@ tr_status tr_protocol_sort(tr_protocol *p, const char *name, size_t n, uint32_t 
 
 /* Allocate an empty protocol (Unit sort registered). */
 tr_status tr_protocol_alloc(const tr_allocator *a, tr_protocol **out);
+
+/* Allocate a zeroed gtype node of kind in p->arena with the next id.
+ * TR_E_LIMIT (with position) beyond TR_MAX_GNODES nodes, TR_E_NOMEM. */
+#define TR_MAX_GNODES (1u << 20)
+tr_status tr_gtype_new(tr_protocol *p, tr_gkind kind, uint32_t line, uint32_t col,
+                       tr_gtype **out, tr_error *err);
 
 /* Check well-formedness of p->global (docs/DESIGN.md §2) and project every
  * role into p->local / p->local_root. Called by every parser entry point

@@ -1,1 +1,1 @@
-set(TR_CORE_MACHINE_SOURCES machine/trace.c)
+set(TR_CORE_MACHINE_SOURCES machine/trace.c machine/machine.c)

@@ -1,0 +1,1982 @@
+/* core/machine/machine.c: the ProtocolMachine (docs/DESIGN.md §4): sessions,
+ * coroutines, edge buffers, the round-step kernel, effect handlers, faults,
+ * topology, timeouts, progress contracts, traces and replay.
+ *
+ * It does not know threads: the runtime (runtime/) gives each worker one
+ * machine and feeds it through tr_machine_inject / tr_machine_add_credit.
+ *
+ * Theory of operation: the kernel round (tr_machine_step_round)
+ * -------------------------------------------------------------
+ * One round does, in this order (tests/machine/test_round.c names each):
+ *   1. n == 0 is TR_E_INVALID (nothing else happens). Reset the last-step
+ *      record; advance the logical clock by one tick.
+ *   2. If every coroutine is terminal (and no ingress is queued, which
+ *      would only be dropped at step 3): TR_STEP_ALL_DONE.
+ *   3. Ingress: first the topology events the handlers report for this tick
+ *      (applied in kind order CRASH, PARTITION, HEAL, TIMEOUT, stable within
+ *      a kind), then the messages injected from outside, in arrival order.
+ *   4. Expire timeouts whose deadline is this tick or earlier: a coroutine
+ *      still blocked faults TIMEOUT.
+ *   5. Unblock senders whose edge has room (or credit), then receivers whose
+ *      edge has data. Both come from wake lists filled by the events that
+ *      made room or data (a dequeue, a credit, an enqueue, a delivery, a
+ *      heal), in the order of those events; a coroutine appears at most once.
+ *      Woken coroutines become ready in that order, senders before receivers.
+ *   6. Progress contracts: a session that has not sent or received within
+ *      its `progress_within` ticks faults NO_PROGRESS.
+ *   7. If no coroutine is eligible: TR_STEP_STUCK.
+ *   8. The scheduler picks one eligible coroutine (policy, sched/).
+ *   9. Run it for one slice: at most cfg.slice instructions, ending early
+ *      when it blocks, yields, halts or faults.
+ *  10. Outcome: slice used up or yield -> ready again (at the tail); blocked
+ *      -> blocked with its reason; halted -> done (trace HALTED); fault ->
+ *      trace FAILURE_BRANCH_ENTERED then FAULTED, its session fails (its
+ *      other coroutines stop), TR_STEP_FAULTED.
+ *  11. Progress contracts again; TR_STEP_ALL_DONE when every coroutine is
+ *      terminal, else TR_STEP_CONTINUE.
+ * Steps 3-6 cost O(events): wake lists, a timer wheel, an ingress FIFO;
+ * nothing scans coroutines or sessions. Determinism: every structure is
+ * iterated in insertion or id order, never by pointer or hash order, so the
+ * same inputs, policy and seed give the same trace, bit for bit. */
+#include "machine_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#if defined(__GNUC__) && !defined(TR_NO_COMPUTED_GOTO)
+#define TR_COMPUTED_GOTO 1
+#else
+#define TR_COMPUTED_GOTO 0
+#endif
+
+static const char *const fault_names[] = {
+#define XX(n) #n,
+	TR_FAULT_MAP(XX)
+#undef XX
+};
+
+const char *
+tr_fault_name(tr_fault_kind k)
+{
+	return (unsigned)k < TR_FAULT_COUNT_ ? fault_names[k] : "?";
+}
+
+void
+tr_machine_config_default(tr_machine_config *c)
+{
+	memset(c, 0, sizeof *c);
+	c->policy = TR_POLICY_COOPERATIVE;
+	c->buffer_capacity = 64;
+	c->buffer_max = 4096;
+	c->full_policy = TR_FULL_BLOCK;
+	c->slice = 64;
+	c->trace_mode = TR_TRACE_OFF;
+	c->on_fault = TR_ON_FAULT_ISOLATE;
+	c->max_sessions = 1u << 26;
+	c->max_in_flight = 1ull << 28;
+}
+
+/* ---- traces ---- */
+
+static void
+trace_push(tr_machine *m, const tr_event *ev)
+{
+	if (m->cfg.trace_mode == TR_TRACE_LAST_N) {
+		uint32_t n = m->cfg.trace_last_n;
+		if (n == 0)
+			return;
+		if (m->trace.len < n) {
+			tr_vec_push(&m->trace, m->a, ev);
+		} else {
+			TR_VEC_AT(&m->trace, tr_event, m->trace_start % n) = *ev;
+			m->trace_start++;
+		}
+		return;
+	}
+	/* Out of memory while tracing loses the event, never the run. */
+	(void)tr_vec_push(&m->trace, m->a, ev);
+}
+
+static inline void
+obs(tr_machine *m, uint32_t kind, tr_session_id sid, uint32_t role, uint32_t peer,
+    uint32_t label, uint32_t aux, uint64_t value)
+{
+	if (TR_LIKELY(!m->tracing))
+		return;
+	tr_event ev = {m->tick, sid, kind, role, peer, label, aux, 0, value};
+	trace_push(m, &ev);
+}
+
+static void
+effect_push(tr_machine *m, const tr_event *ev)
+{
+	tr_vec_push(&m->effects, m->a, ev);
+}
+
+/* Replay: the next effect entry must be exactly what the machine is about
+ * to ask for (kind, tick, session, role, peer, label); on a mismatch the run
+ * stops with TR_E_REPLAY_MISMATCH naming the entry. */
+static const tr_event *
+replay_take(tr_machine *m, uint32_t kind, tr_session_id sid, uint32_t role,
+            uint32_t peer, uint32_t label)
+{
+	size_t n = tr_trace_count(m->replay);
+	const tr_event *ev = tr_trace_events(m->replay);
+	size_t i = m->replay_pos;
+	if (m->replay_failed)
+		return NULL;
+	if (i >= n || ev[i].kind != kind || ev[i].tick != m->tick || ev[i].session != sid ||
+	    ev[i].role != role || ev[i].peer != peer || ev[i].label != label) {
+		m->replay_failed = true;
+		tr_error_clear(&m->last_error);
+		if (i >= n)
+			tr_err_off(&m->last_error, TR_E_REPLAY_MISMATCH, i,
+			           "replay: the machine asks for %s (tick %llu, session %llu, role %u) "
+			           "but the trace ends at entry %zu",
+			           tr_event_name(kind), (unsigned long long)m->tick,
+			           (unsigned long long)sid, role, i);
+		else
+			tr_err_off(&m->last_error, TR_E_REPLAY_MISMATCH, i,
+			           "replay: entry %zu is %s (tick %llu, session %llu, role %u, label %u) "
+			           "but the machine asks for %s (tick %llu, session %llu, role %u, label %u)",
+			           i, tr_event_name(ev[i].kind), (unsigned long long)ev[i].tick,
+			           (unsigned long long)ev[i].session, ev[i].role, ev[i].label,
+			           tr_event_name(kind), (unsigned long long)m->tick,
+			           (unsigned long long)sid, role, label);
+		return NULL;
+	}
+	m->replay_pos++;
+	return &ev[i];
+}
+
+/* ---- handler calls (the effect boundary) ---- */
+
+static inline const tr_handler *
+sh(const tr_machine *m, const tr_session *s)
+{
+	return m->handlers[s->handler];
+}
+
+typedef struct call_ctx {
+	tr_machine *m;
+	tr_session *s;
+	tr_coro *c;
+} call_ctx;
+
+static inline void
+effect_fill(tr_effect *e, tr_machine *m, tr_session *s, tr_coro *c, uint32_t peer,
+            uint32_t label, uint32_t sort_kind)
+{
+	e->session = s->id;
+	e->role = c->role;
+	e->peer = peer;
+	e->label = label;
+	e->sort_kind = sort_kind;
+	e->tick = m->tick;
+	e->role_state = c->role_state;
+	e->image = s->rt->img;
+}
+
+static tr_status
+eff_send_slow(tr_machine *m, tr_session *s, tr_coro *c, const tr_effect *e, tr_value *out)
+{
+	if (m->effect_mode == 2) {
+		const tr_event *ev = replay_take(m, TR_EV_EFF_SEND, s->id, c->role, e->peer, e->label);
+		if (!ev)
+			return TR_E_REPLAY_MISMATCH;
+		out->kind = ev->aux;
+		out->bits = ev->value;
+		return (tr_status)ev->status;
+	}
+	tr_status st = sh(m, s)->on_send ? sh(m, s)->on_send(sh(m, s)->ctx, e, out) : TR_E_HANDLER;
+	tr_event ev = {m->tick, s->id, TR_EV_EFF_SEND, c->role, e->peer, e->label, out->kind,
+	               (uint32_t)st, out->bits};
+	effect_push(m, &ev);
+	return st;
+}
+
+static inline tr_status
+eff_send(tr_machine *m, tr_session *s, tr_coro *c, uint32_t peer, uint32_t label,
+         uint32_t kind, tr_value *out)
+{
+	tr_effect e;
+	effect_fill(&e, m, s, c, peer, label, kind);
+	out->kind = TR_VAL_UNIT;
+	out->bits = 0;
+	if (TR_LIKELY(!m->effect_mode)) {
+		if (TR_UNLIKELY(!sh(m, s)->on_send))
+			return TR_E_HANDLER;
+		return sh(m, s)->on_send(sh(m, s)->ctx, &e, out);
+	}
+	return eff_send_slow(m, s, c, &e, out);
+}
+
+static tr_status
+eff_recv_slow(tr_machine *m, tr_session *s, tr_coro *c, const tr_effect *e, tr_value v)
+{
+	if (m->effect_mode == 2) {
+		const tr_event *ev = replay_take(m, TR_EV_EFF_RECV, s->id, c->role, e->peer, e->label);
+		if (!ev)
+			return TR_E_REPLAY_MISMATCH;
+		if (ev->value != v.bits || ev->aux != v.kind) {
+			m->replay_failed = true;
+			tr_error_clear(&m->last_error);
+			tr_err_off(&m->last_error, TR_E_REPLAY_MISMATCH, m->replay_pos - 1,
+			           "replay: entry %zu recorded value %llu but the run received %llu",
+			           m->replay_pos - 1, (unsigned long long)ev->value,
+			           (unsigned long long)v.bits);
+			return TR_E_REPLAY_MISMATCH;
+		}
+		return (tr_status)ev->status;
+	}
+	tr_status st = sh(m, s)->on_recv ? sh(m, s)->on_recv(sh(m, s)->ctx, e, v) : TR_OK;
+	tr_event ev = {m->tick, s->id, TR_EV_EFF_RECV, c->role, e->peer, e->label, v.kind,
+	               (uint32_t)st, v.bits};
+	effect_push(m, &ev);
+	return st;
+}
+
+static inline tr_status
+eff_recv(tr_machine *m, tr_session *s, tr_coro *c, uint32_t peer, uint32_t label,
+         uint32_t kind, uint64_t bits)
+{
+	tr_value v = {kind, bits};
+	if (TR_LIKELY(!m->effect_mode)) {
+		if (!sh(m, s)->on_recv)
+			return TR_OK;
+		tr_effect e;
+		effect_fill(&e, m, s, c, peer, label, kind);
+		return sh(m, s)->on_recv(sh(m, s)->ctx, &e, v);
+	}
+	tr_effect e;
+	effect_fill(&e, m, s, c, peer, label, kind);
+	return eff_recv_slow(m, s, c, &e, v);
+}
+
+static tr_status
+eff_choose(tr_machine *m, tr_session *s, tr_coro *c, uint32_t peer, const uint32_t *labels,
+           uint32_t n, uint32_t *pick)
+{
+	tr_effect e;
+	effect_fill(&e, m, s, c, peer, TR_NIL, TR_VAL_UNIT);
+	if (m->effect_mode == 2) {
+		const tr_event *ev = replay_take(m, TR_EV_EFF_CHOOSE, s->id, c->role, peer, TR_NIL);
+		if (!ev)
+			return TR_E_REPLAY_MISMATCH;
+		*pick = (uint32_t)ev->value;
+		return (tr_status)ev->status;
+	}
+	tr_status st = sh(m, s)->on_choose ? sh(m, s)->on_choose(sh(m, s)->ctx, &e, labels, n, pick)
+	                               : TR_E_HANDLER;
+	if (m->effect_mode == 1) {
+		tr_event ev = {m->tick, s->id, TR_EV_EFF_CHOOSE, c->role, peer, TR_NIL,
+		               st == TR_OK && *pick < n ? labels[*pick] : TR_NIL, (uint32_t)st, *pick};
+		effect_push(m, &ev);
+	}
+	return st;
+}
+
+static tr_status
+eff_invoke(tr_machine *m, tr_session *s, tr_coro *c, uint32_t sym)
+{
+	if (m->effect_mode == 2) {
+		const tr_event *ev = replay_take(m, TR_EV_EFF_INVOKE, s->id, c->role, TR_NIL, sym);
+		return ev ? (tr_status)ev->status : TR_E_REPLAY_MISMATCH;
+	}
+	tr_status st = TR_OK;
+	if (sh(m, s)->on_invoke) {
+		tr_effect e;
+		effect_fill(&e, m, s, c, TR_NIL, sym, TR_VAL_UNIT);
+		st = sh(m, s)->on_invoke(sh(m, s)->ctx, &e, sym);
+	}
+	if (m->effect_mode == 1) {
+		tr_event ev = {m->tick, s->id, TR_EV_EFF_INVOKE, c->role, TR_NIL, sym, 0, (uint32_t)st, 0};
+		effect_push(m, &ev);
+	}
+	return st;
+}
+
+/* ---- the entry pool ---- */
+
+static bool
+pool_grow(tr_machine *m)
+{
+	uint32_t cap = m->pool.cap ? m->pool.cap * 2 : 1024;
+	if (cap <= m->pool.cap || (uint64_t)cap > m->cfg.max_in_flight + 1024)
+		return false;
+	tr_entry *e = tr_realloc(m->a, m->pool.e, (size_t)m->pool.cap * sizeof *e,
+	                         (size_t)cap * sizeof *e);
+	if (!e)
+		return false;
+	/* thread the new entries onto the free list in index order */
+	for (uint32_t i = m->pool.cap; i < cap; i++)
+		e[i].next = i + 1 < cap ? i + 1 : m->pool.free;
+	m->pool.free = m->pool.cap;
+	m->pool.e = e;
+	m->pool.cap = cap;
+	m->st.pool_entries = cap;
+	return true;
+}
+
+static inline uint32_t
+pool_get(tr_machine *m)
+{
+	if (TR_UNLIKELY(m->pool.free == TR_NIL) && !pool_grow(m))
+		return TR_NIL;
+	uint32_t i = m->pool.free;
+	m->pool.free = m->pool.e[i].next;
+	m->pool.used++;
+	return i;
+}
+
+static inline void
+pool_put(tr_machine *m, uint32_t i)
+{
+	m->pool.e[i].next = m->pool.free;
+	m->pool.free = i;
+	m->pool.used--;
+}
+
+/* ---- wake lists ---- */
+
+static inline void
+wake(tr_machine *m, tr_coro *c, bool sender)
+{
+	if (c->wake_pending)
+		return;
+	c->wake_pending = 1;
+	c->wake_next = TR_NIL;
+	uint32_t *head = sender ? &m->wake_send_head : &m->wake_recv_head;
+	uint32_t *tail = sender ? &m->wake_send_tail : &m->wake_recv_tail;
+	if (*tail == TR_NIL)
+		*head = c->id;
+	else
+		m->coro_of[*tail]->wake_next = c->id;
+	*tail = c->id;
+}
+
+/* Step 5 helper: make every coroutine on one wake list ready whose wait is
+ * over, in list order. */
+static void
+drain_wake_list(tr_machine *m, uint32_t *head, uint32_t *tail)
+{
+	uint32_t id = *head;
+	*head = *tail = TR_NIL;
+	while (id != TR_NIL) {
+		tr_coro *c = m->coro_of[id];
+		uint32_t next = c->wake_next;
+		c->wake_pending = 0;
+		if (c->status == TR_CO_BLOCKED) {
+			c->status = TR_CO_READY;
+			c->block = TR_BLOCK_NONE;
+			m->st.coroutines_blocked--;
+			tr_sched_ready(&m->sched, id);
+		}
+		id = next;
+	}
+}
+
+/* ---- enqueue / dequeue ---- */
+
+static inline void
+edge_push(tr_machine *m, tr_edgebuf *e, uint32_t i)
+{
+	m->pool.e[i].next = TR_NIL;
+	if (e->tail == TR_NIL)
+		e->head = i;
+	else
+		m->pool.e[e->tail].next = i;
+	e->tail = i;
+	e->count++;
+	m->st.in_flight++;
+}
+
+static inline uint32_t
+edge_pop(tr_machine *m, tr_edgebuf *e)
+{
+	uint32_t i = e->head;
+	e->head = m->pool.e[i].next;
+	if (e->head == TR_NIL)
+		e->tail = TR_NIL;
+	e->count--;
+	m->st.in_flight--;
+	return i;
+}
+
+static void
+edge_free_all(tr_machine *m, tr_edgebuf *e)
+{
+	while (e->count)
+		pool_put(m, edge_pop(m, e));
+}
+
+/* ---- session table ---- */
+
+static inline uint32_t
+hash_id(tr_session_id id, uint32_t cap)
+{
+	return (uint32_t)((id * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
+}
+
+static tr_session *
+session_find(const tr_machine *m, tr_session_id id)
+{
+	if (!m->table_cap)
+		return NULL;
+	for (uint32_t i = hash_id(id, m->table_cap);; i = (i + 1) & (m->table_cap - 1)) {
+		tr_session *s = m->table[i];
+		if (!s)
+			return NULL;
+		if (s->id == id)
+			return s;
+	}
+}
+
+static void
+table_insert_raw(tr_session **t, uint32_t cap, tr_session *s)
+{
+	uint32_t i = hash_id(s->id, cap);
+	while (t[i])
+		i = (i + 1) & (cap - 1);
+	t[i] = s;
+}
+
+static tr_status
+table_reserve(tr_machine *m)
+{
+	/* load factor at most 3/4: linear probing stays short, memory small */
+	if ((uint64_t)(m->nsessions + 1) * 4 <= (uint64_t)m->table_cap * 3)
+		return TR_OK;
+	uint32_t cap = m->table_cap ? m->table_cap * 2 : 64;
+	tr_session **t = tr_calloc(m->a, cap, sizeof *t);
+	if (!t)
+		return TR_E_NOMEM;
+	for (uint32_t i = 0; i < m->table_cap; i++)
+		if (m->table[i])
+			table_insert_raw(t, cap, m->table[i]);
+	tr_free(m->a, m->table, (size_t)m->table_cap * sizeof *t);
+	m->table = t;
+	m->table_cap = cap;
+	return TR_OK;
+}
+
+/* Backward-shift deletion keeps probe chains whole without tombstones. */
+static void
+table_remove(tr_machine *m, tr_session *s)
+{
+	uint32_t mask = m->table_cap - 1;
+	uint32_t i = hash_id(s->id, m->table_cap);
+	while (m->table[i] != s)
+		i = (i + 1) & mask;
+	uint32_t j = i;
+	for (;;) {
+		j = (j + 1) & mask;
+		tr_session *t = m->table[j];
+		if (!t)
+			break;
+		uint32_t k = hash_id(t->id, m->table_cap);
+		/* t may move into the hole at i when its home k is not in (i, j] */
+		if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
+			m->table[i] = t;
+			i = j;
+		}
+	}
+	m->table[i] = NULL;
+	m->nsessions--;
+}
+
+/* ---- images and handlers ---- */
+
+static void
+image_rt_free(tr_machine *m, tr_image_rt *rt)
+{
+	const tr_image *img = rt->img;
+	for (uint32_t i = 0; i < rt->nchunks; i++)
+		tr_free(m->a, rt->chunks[i], rt->block_size * 64);
+	tr_free(m->a, rt->chunks, (size_t)rt->cap_chunks * sizeof(void *));
+	tr_free(m->a, rt->sort_kind, img->nsorts ? img->nsorts : 1);
+	if (rt->table_labels) {
+		for (uint32_t t = 0; t < img->ntables; t++)
+			tr_free(m->a, rt->table_labels[t], (size_t)img->tables[t].n * sizeof(uint32_t));
+		tr_free(m->a, rt->table_labels, (size_t)img->ntables * sizeof(uint32_t *));
+	}
+	tr_free(m->a, rt, sizeof *rt);
+}
+
+static tr_image_rt *
+image_rt_get(tr_machine *m, const tr_image *img)
+{
+	for (tr_image_rt *rt = m->images; rt; rt = rt->next)
+		if (rt->img == img)
+			return rt;
+	if (img->nroles > TR_MAX_ROLES || img->nroles == 0)
+		return NULL;
+	tr_image_rt *rt = tr_calloc(m->a, 1, sizeof *rt);
+	if (!rt)
+		return NULL;
+	rt->img = img;
+	rt->nroles = img->nroles;
+	rt->nedges = img->nedges;
+	uint32_t nregs = 0;
+	for (uint32_t r = 0; r < img->nroles; r++) {
+		rt->reg_base[r] = (uint16_t)nregs;
+		nregs += img->roles[r].nregs;
+	}
+	rt->regs_off = (uint32_t)(sizeof(tr_session) + img->nroles * sizeof(tr_coro) +
+	                          img->nedges * sizeof(tr_edgebuf));
+	rt->block_size = (rt->regs_off + nregs * sizeof(uint64_t) + 7) & ~(size_t)7;
+	rt->sort_kind = tr_calloc(m->a, img->nsorts ? img->nsorts : 1, 1);
+	if (!rt->sort_kind)
+		goto fail;
+	for (uint32_t i = 0; i < img->nsorts; i++)
+		rt->sort_kind[i] = img->sorts[i].kind;
+	if (img->ntables) {
+		rt->table_labels = tr_calloc(m->a, img->ntables, sizeof(uint32_t *));
+		if (!rt->table_labels)
+			goto fail;
+		for (uint32_t t = 0; t < img->ntables; t++) {
+			const tr_table *tb = &img->tables[t];
+			rt->table_labels[t] = tr_calloc(m->a, tb->n, sizeof(uint32_t));
+			if (!rt->table_labels[t])
+				goto fail;
+			for (uint32_t k = 0; k < tb->n; k++)
+				rt->table_labels[t][k] = img->tentries[tb->first + k].label;
+		}
+	}
+	rt->next = m->images;
+	m->images = rt;
+	return rt;
+fail:
+	image_rt_free(m, rt);
+	return NULL;
+}
+
+/* Session blocks come 64 to a chunk, recycled through a free list: opening
+ * a session after warm-up does not allocate. */
+static tr_session *
+block_get(tr_machine *m, tr_image_rt *rt)
+{
+	tr_session *s = rt->free_blocks;
+	if (s) {
+		rt->free_blocks = s->next_closed;
+		return s;
+	}
+	if (!rt->chunk_left) {
+		if (rt->nchunks == rt->cap_chunks) {
+			uint32_t cap = rt->cap_chunks ? rt->cap_chunks * 2 : 16;
+			void **c = tr_realloc(m->a, rt->chunks, (size_t)rt->cap_chunks * sizeof(void *),
+			                      (size_t)cap * sizeof(void *));
+			if (!c)
+				return NULL;
+			rt->chunks = c;
+			rt->cap_chunks = cap;
+		}
+		char *chunk = tr_alloc(m->a, rt->block_size * 64);
+		if (!chunk)
+			return NULL;
+		rt->chunks[rt->nchunks++] = chunk;
+		rt->chunk_next = chunk;
+		rt->chunk_left = 64;
+		m->st.bytes += rt->block_size * 64;
+	}
+	s = (tr_session *)rt->chunk_next;
+	rt->chunk_next += rt->block_size;
+	rt->chunk_left--;
+	return s;
+}
+
+/* Sessions name their handler by a 16-bit index into a table of distinct
+ * handler copies: 6 bytes less per session than a pointer. */
+static tr_status
+handler_intern(tr_machine *m, const tr_handler *h, uint16_t *index)
+{
+	for (uint32_t i = 0; i < m->nhandlers; i++)
+		if (memcmp(m->handlers[i], h, sizeof *h) == 0) {
+			*index = (uint16_t)i;
+			return TR_OK;
+		}
+	if (m->nhandlers >= UINT16_MAX)
+		return TR_E_LIMIT;
+	tr_handler *c = tr_alloc(m->a, sizeof *c);
+	if (!c)
+		return TR_E_NOMEM;
+	tr_handler **hs = tr_realloc(m->a, m->handlers, (size_t)m->nhandlers * sizeof *hs,
+	                             (size_t)(m->nhandlers + 1) * sizeof *hs);
+	if (!hs) {
+		tr_free(m->a, c, sizeof *c);
+		return TR_E_NOMEM;
+	}
+	*c = *h;
+	m->handlers = hs;
+	*index = (uint16_t)m->nhandlers;
+	m->handlers[m->nhandlers++] = c;
+	return TR_OK;
+}
+
+/* ---- lifecycle ---- */
+
+tr_status
+tr_machine_create(const tr_machine_config *cfg, tr_machine **out)
+{
+	tr_machine_config c;
+	if (!out)
+		return TR_E_INVALID;
+	*out = NULL;
+	if (cfg)
+		c = *cfg;
+	else
+		tr_machine_config_default(&c);
+	if (c.slice == 0 || c.buffer_capacity == 0 || c.buffer_capacity > 0xFFFF ||
+	    (unsigned)c.policy >= TR_POLICY_COUNT_ || (unsigned)c.full_policy > TR_FULL_RESIZE ||
+	    (unsigned)c.trace_mode > TR_TRACE_ALL || (unsigned)c.on_fault > TR_ON_FAULT_ABORT)
+		return TR_E_INVALID;
+	if (c.buffer_max < c.buffer_capacity)
+		c.buffer_max = c.buffer_capacity;
+	if (c.buffer_max > 0xFFFF)
+		c.buffer_max = 0xFFFF;
+	if (c.max_sessions == 0)
+		c.max_sessions = 1u << 26;
+	if (c.max_in_flight == 0)
+		c.max_in_flight = 1ull << 28;
+	const tr_allocator *a = tr_alloc_or_default(c.allocator);
+	tr_machine *m = tr_calloc(a, 1, sizeof *m);
+	if (!m)
+		return TR_E_NOMEM;
+	m->cfg = c;
+	m->a = a;
+	m->next_id = 1;
+	m->pool.free = TR_NIL;
+	m->wake_send_head = m->wake_send_tail = TR_NIL;
+	m->wake_recv_head = m->wake_recv_tail = TR_NIL;
+	m->timer_free = TR_NIL;
+	m->free_id = TR_NIL;
+	for (int i = 0; i < TR_WHEEL; i++)
+		m->wheel_head[i] = m->wheel_tail[i] = TR_NIL;
+	tr_vec_init(&m->trace, sizeof(tr_event));
+	tr_vec_init(&m->effects, sizeof(tr_event));
+	m->tracing = c.trace_mode != TR_TRACE_OFF;
+	m->effect_mode = c.capture_effects ? 1 : 0;
+	tr_error_clear(&m->last_error);
+	tr_status st = tr_sched_init(&m->sched, c.policy, c.seed, c.priority_aging, a);
+	if (st) {
+		tr_free(a, m, sizeof *m);
+		return st;
+	}
+	m->st.bytes = sizeof *m;
+	*out = m;
+	return TR_OK;
+}
+
+void
+tr_machine_free(tr_machine *m)
+{
+	if (!m)
+		return;
+	const tr_allocator *a = m->a;
+	for (uint32_t i = 0; i < m->table_cap; i++) {
+		tr_session *s = m->table[i];
+		if (s && s->ext)
+			tr_free(a, s->ext, sizeof *s->ext);
+	}
+	tr_free(a, m->table, (size_t)m->table_cap * sizeof *m->table);
+	tr_image_rt *rt = m->images;
+	while (rt) {
+		tr_image_rt *next = rt->next;
+		image_rt_free(m, rt);
+		rt = next;
+	}
+	for (uint32_t i = 0; i < m->nhandlers; i++)
+		tr_free(a, m->handlers[i], sizeof(tr_handler));
+	tr_free(a, m->handlers, (size_t)m->nhandlers * sizeof *m->handlers);
+	tr_free(a, m->coro_of, (size_t)m->ncoro_cap * sizeof *m->coro_of);
+	tr_free(a, m->pool.e, (size_t)m->pool.cap * sizeof *m->pool.e);
+	tr_free(a, m->timers, (size_t)m->ntimers_cap * sizeof *m->timers);
+	tr_free(a, m->ing, (size_t)m->ing_cap * sizeof *m->ing);
+	tr_vec_destroy(&m->trace, a);
+	tr_vec_destroy(&m->effects, a);
+	tr_sched_destroy(&m->sched);
+	tr_free(a, m, sizeof *m);
+}
+
+/* ---- coroutine ids ---- */
+
+/* Free ids are threaded through their own coro_of slots (tagged with the
+ * low bit), LIFO, so reuse is deterministic and costs no extra memory. */
+static tr_status
+coro_id_get(tr_machine *m, uint32_t *id)
+{
+	if (m->free_id != TR_NIL) {
+		*id = m->free_id;
+		m->free_id = (uint32_t)((uintptr_t)m->coro_of[*id] >> 1);
+		return TR_OK;
+	}
+	if (m->next_coro == m->ncoro_cap) {
+		if (m->ncoro_cap >= (1u << 30))
+			return TR_E_LIMIT;
+		uint32_t cap = m->ncoro_cap ? m->ncoro_cap * 2 : 256;
+		tr_coro **t = tr_realloc(m->a, m->coro_of, (size_t)m->ncoro_cap * sizeof *t,
+		                         (size_t)cap * sizeof *t);
+		if (!t)
+			return TR_E_NOMEM;
+		m->st.bytes += (size_t)(cap - m->ncoro_cap) * sizeof *t;
+		m->coro_of = t;
+		m->ncoro_cap = cap;
+	}
+	*id = m->next_coro++;
+	return TR_OK;
+}
+
+static void
+coro_id_put(tr_machine *m, uint32_t id)
+{
+	m->coro_of[id] = (tr_coro *)(((uintptr_t)m->free_id << 1) | 1);
+	m->free_id = id;
+}
+
+/* ---- timers ---- */
+
+static tr_status
+timer_add(tr_machine *m, uint64_t deadline, tr_session_id sid, uint32_t role, uint8_t kind)
+{
+	if (m->timer_free == TR_NIL) {
+		uint32_t cap = m->ntimers_cap ? m->ntimers_cap * 2 : 64;
+		tr_timer *t = tr_realloc(m->a, m->timers, (size_t)m->ntimers_cap * sizeof *t,
+		                         (size_t)cap * sizeof *t);
+		if (!t)
+			return TR_E_NOMEM;
+		for (uint32_t i = m->ntimers_cap; i < cap; i++)
+			t[i].next = i + 1 < cap ? i + 1 : TR_NIL;
+		m->timer_free = m->ntimers_cap;
+		m->timers = t;
+		m->ntimers_cap = cap;
+	}
+	uint32_t i = m->timer_free;
+	tr_timer *t = &m->timers[i];
+	m->timer_free = t->next;
+	t->deadline = deadline;
+	t->session = sid;
+	t->role = (uint8_t)role;
+	t->kind = kind;
+	t->next = TR_NIL;
+	uint32_t slot = (uint32_t)(deadline % TR_WHEEL);
+	if (m->wheel_tail[slot] == TR_NIL)
+		m->wheel_head[slot] = i;
+	else
+		m->timers[m->wheel_tail[slot]].next = i;
+	m->wheel_tail[slot] = i;
+	m->ntimers++;
+	return TR_OK;
+}
+
+/* ---- faults and session end ---- */
+
+static void session_close(tr_machine *m, tr_session *s);
+
+static void
+coro_terminate(tr_machine *m, tr_coro *c, uint8_t status)
+{
+	if (c->status == TR_CO_BLOCKED)
+		m->st.coroutines_blocked--;
+	c->status = status;
+	c->block = TR_BLOCK_NONE;
+	tr_sched_done(&m->sched, c->id);
+	m->nlive--;
+	tr_session *s = tr_coro_session(c);
+	if (--s->nlive == 0)
+		session_close(m, s);
+}
+
+/* Fault c with kind: trace FAILURE_BRANCH_ENTERED then FAULTED, fail the
+ * session (its other live coroutines stop with the same fault recorded as
+ * the session's) and fill *f. */
+static void
+fault_coro(tr_machine *m, tr_coro *c, tr_fault_kind kind, uint32_t pc, tr_fault *f)
+{
+	tr_session *s = tr_coro_session(c);
+	obs(m, TR_EV_FAILURE_BRANCH_ENTERED, s->id, c->role, TR_NIL, TR_NIL, kind, pc);
+	obs(m, TR_EV_FAULTED, s->id, c->role, TR_NIL, TR_NIL, kind, pc);
+	m->st.faults++;
+	if (s->fault_kind == TR_FAULT_NONE) {
+		s->fault_kind = (uint8_t)kind;
+		s->fault_role = c->role;
+		s->fault_pc = pc;
+	}
+	if (f) {
+		f->kind = kind;
+		f->session = s->id;
+		f->role = c->role;
+		f->pc = pc;
+	}
+	c->pc = pc;
+	/* stop the session's other coroutines first so that the session closes
+	 * exactly once, when its last live coroutine ends */
+	for (uint32_t r = 0; r < s->rt->nroles; r++) {
+		tr_coro *o = &s->co[r];
+		if (o != c && (o->status == TR_CO_READY || o->status == TR_CO_BLOCKED))
+			coro_terminate(m, o, TR_CO_FAULTED);
+	}
+	if (c->status == TR_CO_READY || c->status == TR_CO_BLOCKED)
+		coro_terminate(m, c, TR_CO_FAULTED);
+}
+
+static void
+session_close(tr_machine *m, tr_session *s)
+{
+	s->status = TR_SESSION_CLOSED;
+	if (s->ext)
+		s->ext->closed_tick = m->tick;
+	s->next_closed = NULL;
+	if (m->closed_tail)
+		m->closed_tail->next_closed = s;
+	else
+		m->closed_head = s;
+	m->closed_tail = s;
+	m->st.sessions_closed++;
+	m->st.sessions_live--;
+	obs(m, TR_EV_SESSION_CLOSED, s->id, TR_NIL, TR_NIL, TR_NIL, s->fault_kind, s->messages);
+}
+
+/* ---- sessions ---- */
+
+tr_status
+tr_machine_open_session(tr_machine *m, const tr_image *img, const tr_handler *h,
+                        const tr_session_opts *opts, tr_session_id *id)
+{
+	static const tr_session_opts none = {0};
+	if (!m || !img || !h || !id)
+		return TR_E_INVALID;
+	if (!opts)
+		opts = &none;
+	if (m->st.sessions_live >= m->cfg.max_sessions)
+		return TR_E_LIMIT;
+	tr_session_id sid = opts->id ? opts->id : m->next_id;
+	if (session_find(m, sid))
+		return TR_E_INVALID;
+	uint64_t all = img->nroles >= 64 ? ~0ull : ((1ull << img->nroles) - 1);
+	uint64_t here = opts->roles_here ? opts->roles_here : all;
+	if (here & ~all)
+		return TR_E_INVALID;
+	if (here != all && !m->has_remote)
+		return TR_E_STATE;
+	if (opts->full_policy < -1 || opts->full_policy > TR_FULL_RESIZE ||
+	    opts->buffer_capacity > 0xFFFF)
+		return TR_E_INVALID;
+
+	tr_image_rt *rt = image_rt_get(m, img);
+	if (!rt)
+		return TR_E_NOMEM;
+	uint16_t hidx;
+	tr_status hst = handler_intern(m, h, &hidx);
+	if (hst)
+		return hst;
+	if (table_reserve(m))
+		return TR_E_NOMEM;
+	bool need_ext = opts->progress_within || here != all || opts->priority;
+	tr_session_ext *ext = NULL;
+	if (need_ext) {
+		ext = tr_calloc(m->a, 1, sizeof *ext);
+		if (!ext)
+			return TR_E_NOMEM;
+	}
+	/* reserve coroutine ids (and scheduler slots) before touching anything
+	 * that cannot be undone */
+	uint32_t ids[TR_MAX_ROLES];
+	uint32_t got = 0;
+	tr_status st = TR_OK;
+	for (uint32_t r = 0; r < img->nroles && !st; r++) {
+		if (!(here >> r & 1))
+			continue;
+		st = coro_id_get(m, &ids[got]);
+		if (!st) {
+			st = tr_sched_add(&m->sched, ids[got], opts->priority, opts->progress_within != 0);
+			if (st)
+				coro_id_put(m, ids[got]);
+			else
+				got++;
+		}
+	}
+	tr_session *s = st ? NULL : block_get(m, rt);
+	if (!s) {
+		for (uint32_t i = 0; i < got; i++) {
+			tr_sched_remove(&m->sched, ids[i]);
+			coro_id_put(m, ids[i]);
+		}
+		tr_free(m->a, ext, sizeof *ext);
+		return st ? st : TR_E_NOMEM;
+	}
+
+	memset(s, 0, rt->block_size);
+	s->id = sid;
+	s->rt = rt;
+	s->handler = hidx;
+	s->opened_tick = m->tick;
+	s->ext = ext;
+	s->status = TR_SESSION_OPEN;
+	s->full_policy = (uint8_t)(opts->full_policy > 0 ? opts->full_policy : (int)m->cfg.full_policy);
+	s->fault_kind = TR_FAULT_NONE;
+	if (ext) {
+		ext->progress_within = opts->progress_within;
+		ext->last_progress = m->tick;
+		ext->roles_here = here;
+		ext->priority = opts->priority;
+	}
+	uint32_t cap = opts->buffer_capacity ? opts->buffer_capacity : m->cfg.buffer_capacity;
+	tr_edgebuf *edges = tr_session_edges(s, rt->nroles);
+	for (uint32_t e = 0; e < rt->nedges; e++) {
+		tr_edgebuf *eb = &edges[e];
+		eb->head = eb->tail = TR_NIL;
+		eb->cap = (uint16_t)cap;
+		bool from_here = here >> img->edges[e].from & 1;
+		bool to_here = here >> img->edges[e].to & 1;
+		if (from_here && !to_here) {
+			eb->flags = TR_EDGE_REMOTE_SEND;
+			eb->credit = (uint16_t)cap;
+		} else if (!from_here && to_here) {
+			eb->flags = TR_EDGE_REMOTE_RECV;
+		} else if (!from_here && !to_here) {
+			eb->flags = TR_EDGE_UNUSED;
+		}
+	}
+	uint32_t k = 0;
+	for (uint32_t r = 0; r < rt->nroles; r++) {
+		tr_coro *c = &s->co[r];
+		c->role = (uint8_t)r;
+		c->wake_next = TR_NIL;
+		c->role_state = opts->role_state ? opts->role_state[r] : NULL;
+		if (!(here >> r & 1)) {
+			c->status = TR_CO_ABSENT;
+			c->id = TR_NIL;
+			continue;
+		}
+		c->id = ids[k++];
+		c->status = TR_CO_READY;
+		m->coro_of[c->id] = c;
+		s->nlive++;
+		m->nlive++;
+		tr_sched_ready(&m->sched, c->id);
+	}
+	table_insert_raw(m->table, m->table_cap, s);
+	m->nsessions++;
+	if (!opts->id && sid >= m->next_id)
+		m->next_id = sid + 1;
+	else if (opts->id >= m->next_id)
+		m->next_id = opts->id + 1;
+	m->st.sessions_opened++;
+	m->st.sessions_live++;
+	if (ext && ext->progress_within)
+		timer_add(m, m->tick + ext->progress_within, sid, 0, 1);
+	obs(m, TR_EV_SESSION_OPENED, sid, TR_NIL, TR_NIL, img->name, 0, here);
+	*id = sid;
+	if (s->nlive == 0) /* no role here: nothing to run */
+		session_close(m, s);
+	return TR_OK;
+}
+
+tr_status
+tr_machine_cancel(tr_machine *m, tr_session_id id)
+{
+	if (!m)
+		return TR_E_INVALID;
+	tr_session *s = session_find(m, id);
+	if (!s)
+		return TR_E_NOT_FOUND;
+	if (s->status != TR_SESSION_OPEN)
+		return TR_OK;
+	for (uint32_t r = 0; r < s->rt->nroles && s->status == TR_SESSION_OPEN; r++) {
+		tr_coro *c = &s->co[r];
+		if (c->status == TR_CO_READY || c->status == TR_CO_BLOCKED) {
+			fault_coro(m, c, TR_FAULT_CANCELLED, c->pc, NULL);
+			break;
+		}
+	}
+	return TR_OK;
+}
+
+tr_status
+tr_machine_session_status(const tr_machine *m, tr_session_id id, tr_session_status *st)
+{
+	if (!m || !st)
+		return TR_E_INVALID;
+	tr_session *s = session_find(m, id);
+	if (!s)
+		return TR_E_NOT_FOUND;
+	*st = (tr_session_status)s->status;
+	return TR_OK;
+}
+
+tr_status
+tr_machine_reap_closed_sessions(tr_machine *m, tr_session_summary *out, size_t max,
+                                size_t *n)
+{
+	if (!m || !n || (!out && max))
+		return TR_E_INVALID;
+	size_t k = 0;
+	while (k < max && m->closed_head) {
+		tr_session *s = m->closed_head;
+		m->closed_head = s->next_closed;
+		if (!m->closed_head)
+			m->closed_tail = NULL;
+		tr_image_rt *rt = s->rt;
+		tr_session_summary *sum = &out[k++];
+		memset(sum, 0, sizeof *sum);
+		sum->id = s->id;
+		sum->image = rt->img;
+		sum->status = TR_SESSION_REAPED;
+		sum->ok = s->fault_kind == TR_FAULT_NONE;
+		sum->messages = s->messages;
+		sum->opened_tick = s->opened_tick;
+		sum->closed_tick = s->ext ? s->ext->closed_tick : m->tick;
+		sum->fault.kind = (tr_fault_kind)s->fault_kind;
+		sum->fault.session = s->fault_kind ? s->id : 0;
+		sum->fault.role = s->fault_role;
+		sum->fault.pc = s->fault_pc;
+		tr_edgebuf *edges = tr_session_edges(s, rt->nroles);
+		for (uint32_t e = 0; e < rt->nedges; e++)
+			edge_free_all(m, &edges[e]);
+		for (uint32_t r = 0; r < rt->nroles; r++) {
+			tr_coro *c = &s->co[r];
+			if (c->id == TR_NIL)
+				continue;
+			tr_sched_remove(&m->sched, c->id);
+			coro_id_put(m, c->id);
+		}
+		table_remove(m, s);
+		if (s->ext)
+			tr_free(m->a, s->ext, sizeof *s->ext);
+		s->id = 0;
+		s->next_closed = rt->free_blocks;
+		rt->free_blocks = s;
+		m->st.sessions_reaped++;
+	}
+	*n = k;
+	return TR_OK;
+}
+
+tr_status
+tr_machine_set_timeout(tr_machine *m, tr_session_id id, uint32_t role, uint64_t ticks)
+{
+	if (!m)
+		return TR_E_INVALID;
+	tr_session *s = session_find(m, id);
+	if (!s)
+		return TR_E_NOT_FOUND;
+	if (role >= s->rt->nroles || ticks == 0 || s->co[role].status == TR_CO_ABSENT)
+		return TR_E_INVALID;
+	return timer_add(m, m->tick + ticks, id, role, 0);
+}
+
+/* ---- ingress ---- */
+
+tr_status
+tr_machine_inject(tr_machine *m, tr_session_id id, uint32_t from, uint32_t to,
+                  uint32_t label, tr_value v)
+{
+	if (!m || v.kind >= TR_SORT_KIND_COUNT_ || label >= (1u << TR_LABEL_BITS) ||
+	    from >= TR_MAX_ROLES || to >= TR_MAX_ROLES)
+		return TR_E_INVALID;
+	if (m->ing_len == m->ing_cap) {
+		uint32_t cap = m->ing_cap ? m->ing_cap * 2 : 256;
+		tr_ingress *q = tr_alloc(m->a, (size_t)cap * sizeof *q);
+		if (!q)
+			return TR_E_NOMEM;
+		for (uint32_t i = 0; i < m->ing_len; i++)
+			q[i] = m->ing[(m->ing_head + i) % m->ing_cap];
+		tr_free(m->a, m->ing, (size_t)m->ing_cap * sizeof *q);
+		m->ing = q;
+		m->ing_cap = cap;
+		m->ing_head = 0;
+	}
+	tr_ingress *g = &m->ing[(m->ing_head + m->ing_len++) % m->ing_cap];
+	g->session = id;
+	g->bits = v.bits;
+	g->lk = TR_LK(label, v.kind);
+	g->from = (uint16_t)from;
+	g->to = (uint16_t)to;
+	return TR_OK;
+}
+
+tr_status
+tr_machine_set_remote(tr_machine *m, const tr_remote_ops *ops)
+{
+	if (!m || !ops || !ops->send || !ops->credit)
+		return TR_E_INVALID;
+	if (m->nsessions)
+		return TR_E_STATE;
+	m->remote = *ops;
+	m->has_remote = true;
+	return TR_OK;
+}
+
+static tr_edgebuf *
+find_edge(tr_session *s, uint32_t from, uint32_t to, uint32_t *index)
+{
+	const tr_image *img = s->rt->img;
+	if (from >= img->nroles || to >= img->nroles)
+		return NULL;
+	uint16_t e = img->edge_of[from * img->nroles + to];
+	if (e == UINT16_MAX)
+		return NULL;
+	if (index)
+		*index = e;
+	return &tr_session_edges(s, img->nroles)[e];
+}
+
+tr_status
+tr_machine_add_credit(tr_machine *m, tr_session_id id, uint32_t from, uint32_t to, uint32_t n)
+{
+	if (!m)
+		return TR_E_INVALID;
+	tr_session *s = session_find(m, id);
+	if (!s)
+		return TR_E_NOT_FOUND;
+	uint32_t ei;
+	tr_edgebuf *e = find_edge(s, from, to, &ei);
+	if (!e || !(e->flags & TR_EDGE_REMOTE_SEND))
+		return TR_E_INVALID;
+	uint32_t c = e->credit + n;
+	e->credit = (uint16_t)(c > e->cap ? e->cap : c);
+	tr_coro *snd = &s->co[from];
+	if (snd->status == TR_CO_BLOCKED && snd->block == TR_BLOCK_CREDIT && snd->block_edge == ei)
+		wake(m, snd, true);
+	return TR_OK;
+}
+
+/* Deliver one ingress message (step 3). A message for a reaped or unknown
+ * session, an unused edge or a full buffer is dropped and counted; one whose
+ * label the receiver can never accept faults it when it receives. */
+static void
+deliver_ingress(tr_machine *m, const tr_ingress *g)
+{
+	tr_session *s = session_find(m, g->session);
+	uint32_t ei = 0;
+	tr_edgebuf *e = s ? find_edge(s, g->from, g->to, &ei) : NULL;
+	if (m->effect_mode == 1) {
+		tr_event ev = {m->tick, g->session, TR_EV_EFF_INGRESS, g->from, g->to,
+		               g->lk & ((1u << TR_LABEL_BITS) - 1), g->lk >> TR_LABEL_BITS, 0, g->bits};
+		effect_push(m, &ev);
+	}
+	if (!s || s->status != TR_SESSION_OPEN || !e || (e->flags & (TR_EDGE_UNUSED | TR_EDGE_REMOTE_SEND)) ||
+	    s->co[g->to].status == TR_CO_ABSENT || e->count >= e->cap) {
+		m->st.messages_dropped++;
+		obs(m, TR_EV_DROPPED, g->session, g->from, g->to, g->lk & ((1u << TR_LABEL_BITS) - 1),
+		    0, g->bits);
+		return;
+	}
+	uint32_t i = pool_get(m);
+	if (i == TR_NIL) {
+		m->st.messages_dropped++;
+		return;
+	}
+	m->pool.e[i].lk = g->lk;
+	m->pool.e[i].bits = g->bits;
+	edge_push(m, e, i);
+	tr_coro *rc = &s->co[g->to];
+	if (rc->status == TR_CO_BLOCKED && rc->block == TR_BLOCK_RECV && rc->block_edge == ei)
+		wake(m, rc, false);
+}
+
+/* ---- topology ---- */
+
+static void
+apply_topology(tr_machine *m, const tr_topology_event *ev)
+{
+	tr_session *s = session_find(m, ev->session);
+	obs(m, TR_EV_TOPOLOGY, ev->session, ev->role, ev->peer, TR_NIL, ev->kind, ev->ticks);
+	if (!s || s->status != TR_SESSION_OPEN || ev->role >= s->rt->nroles)
+		return;
+	tr_coro *c = &s->co[ev->role];
+	switch (ev->kind) {
+	case TR_TOPO_CRASH:
+		if (c->status == TR_CO_READY || c->status == TR_CO_BLOCKED)
+			fault_coro(m, c, TR_FAULT_TOPOLOGY, c->pc, NULL);
+		break;
+	case TR_TOPO_PARTITION:
+	case TR_TOPO_HEAL: {
+		uint32_t ei;
+		tr_edgebuf *e = find_edge(s, ev->role, ev->peer, &ei);
+		if (!e)
+			break;
+		if (ev->kind == TR_TOPO_PARTITION) {
+			e->flags |= TR_EDGE_PARTITIONED;
+			break;
+		}
+		e->flags &= (uint8_t)~TR_EDGE_PARTITIONED;
+		tr_coro *rc = &s->co[ev->peer];
+		if (e->count && rc->status == TR_CO_BLOCKED && rc->block == TR_BLOCK_RECV &&
+		    rc->block_edge == ei)
+			wake(m, rc, false);
+		break;
+	}
+	case TR_TOPO_TIMEOUT:
+		if (ev->ticks && c->status != TR_CO_ABSENT)
+			timer_add(m, m->tick + ev->ticks, s->id, ev->role, 0);
+		break;
+	default:
+		break;
+	}
+}
+
+#define TR_TOPO_MAX 64
+
+/* Step 3, first half: ask each handler that reports topology for this
+ * tick's events (or take them from the replayed trace), then apply them in
+ * kind order, stable within a kind. */
+static void
+ingress_topology(tr_machine *m)
+{
+	tr_topology_event evs[TR_TOPO_MAX];
+	uint32_t n = 0;
+	if (m->effect_mode == 2) {
+		size_t total = tr_trace_count(m->replay);
+		const tr_event *ev = tr_trace_events(m->replay);
+		while (m->replay_pos < total && n < TR_TOPO_MAX && ev[m->replay_pos].kind == TR_EV_EFF_TOPOLOGY &&
+		       ev[m->replay_pos].tick == m->tick) {
+			const tr_event *e = &ev[m->replay_pos++];
+			evs[n].kind = e->aux;
+			evs[n].session = e->session;
+			evs[n].role = e->role;
+			evs[n].peer = e->peer;
+			evs[n].ticks = e->value;
+			n++;
+		}
+	} else {
+		for (uint32_t i = 0; i < m->nhandlers && n < TR_TOPO_MAX; i++) {
+			const tr_handler *h = m->handlers[i];
+			if (!h->on_topology)
+				continue;
+			uint32_t got = h->on_topology(h->ctx, m->tick, evs + n, TR_TOPO_MAX - n);
+			n += got > TR_TOPO_MAX - n ? TR_TOPO_MAX - n : got;
+		}
+		if (m->effect_mode == 1)
+			for (uint32_t i = 0; i < n; i++) {
+				tr_event e = {m->tick, evs[i].session, TR_EV_EFF_TOPOLOGY, evs[i].role,
+				              evs[i].peer, TR_NIL, evs[i].kind, 0, evs[i].ticks};
+				effect_push(m, &e);
+			}
+	}
+	for (uint32_t kind = TR_TOPO_CRASH; kind <= TR_TOPO_TIMEOUT && n; kind++)
+		for (uint32_t i = 0; i < n; i++)
+			if (evs[i].kind == kind)
+				apply_topology(m, &evs[i]);
+}
+
+static void
+ingress_messages(tr_machine *m)
+{
+	if (m->effect_mode == 2) {
+		/* the recorded deliveries of this tick replace the live queue */
+		size_t total = tr_trace_count(m->replay);
+		const tr_event *ev = tr_trace_events(m->replay);
+		while (m->replay_pos < total && ev[m->replay_pos].kind == TR_EV_EFF_INGRESS &&
+		       ev[m->replay_pos].tick == m->tick) {
+			const tr_event *e = &ev[m->replay_pos++];
+			tr_ingress g = {e->session, e->value, TR_LK(e->label, e->aux), (uint16_t)e->role,
+			                (uint16_t)e->peer};
+			deliver_ingress(m, &g);
+		}
+		return;
+	}
+	/* only what is queued now: deliveries cannot enqueue more */
+	uint32_t n = m->ing_len;
+	for (uint32_t i = 0; i < n; i++) {
+		tr_ingress g = m->ing[m->ing_head];
+		m->ing_head = (m->ing_head + 1) % m->ing_cap;
+		m->ing_len--;
+		deliver_ingress(m, &g);
+	}
+}
+
+/* ---- timers: steps 4 and 6 ---- */
+
+/* Fire the timers of kind `kind` due at this tick. Timers of the other kind
+ * in the same slot stay, in order. */
+static void
+expire_timers(tr_machine *m, uint8_t kind)
+{
+	if (!m->ntimers)
+		return;
+	uint32_t slot = (uint32_t)(m->tick % TR_WHEEL);
+	uint32_t i = m->wheel_head[slot], prev = TR_NIL;
+	while (i != TR_NIL) {
+		tr_timer *t = &m->timers[i];
+		uint32_t next = t->next;
+		if (t->kind != kind || t->deadline > m->tick) {
+			prev = i;
+			i = next;
+			continue;
+		}
+		/* unlink and free before acting: acting may add timers */
+		if (prev == TR_NIL)
+			m->wheel_head[slot] = next;
+		else
+			m->timers[prev].next = next;
+		if (m->wheel_tail[slot] == i)
+			m->wheel_tail[slot] = prev;
+		tr_timer t_copy = *t;
+		t->next = m->timer_free;
+		m->timer_free = i;
+		m->ntimers--;
+		i = next;
+
+		tr_session *s = session_find(m, t_copy.session);
+		if (!s || s->status != TR_SESSION_OPEN)
+			continue;
+		if (kind == 0) {
+			tr_coro *c = &s->co[t_copy.role];
+			if (c->status == TR_CO_BLOCKED) {
+				obs(m, TR_EV_TIMEOUT, s->id, c->role, TR_NIL, TR_NIL, 0, t_copy.deadline);
+				fault_coro(m, c, TR_FAULT_TIMEOUT, c->pc, NULL);
+			}
+		} else if (s->ext) {
+			uint64_t due = s->ext->last_progress + s->ext->progress_within;
+			if (due <= m->tick) {
+				for (uint32_t r = 0; r < s->rt->nroles; r++) {
+					tr_coro *c = &s->co[r];
+					if (c->status == TR_CO_READY || c->status == TR_CO_BLOCKED) {
+						fault_coro(m, c, TR_FAULT_NO_PROGRESS, c->pc, NULL);
+						break;
+					}
+				}
+			} else {
+				timer_add(m, due, s->id, 0, 1);
+			}
+		}
+	}
+}
+
+/* ---- the interpreter ---- */
+
+enum { /* run_slice outcomes */
+	OUT_CONTINUE = 0,
+	OUT_YIELD,
+	OUT_BLOCKED,
+	OUT_HALTED,
+	OUT_FAULT,
+};
+
+static inline void
+progress(tr_session *s, uint64_t tick)
+{
+	if (TR_UNLIKELY(s->ext != NULL))
+		s->ext->last_progress = tick;
+}
+
+/* Make room check for a send on edge e (not remote). Returns 0 when the
+ * send may go on, OUT_BLOCKED, or OUT_FAULT with *fk set; *drop set when
+ * the DROP policy swallows the message. */
+static int
+full_edge(tr_machine *m, tr_session *s, tr_edgebuf *e, bool *drop, tr_fault_kind *fk)
+{
+	switch (s->full_policy) {
+	case TR_FULL_DROP:
+		*drop = true;
+		return 0;
+	case TR_FULL_ERROR:
+		*fk = TR_FAULT_BUFFER_FULL;
+		return OUT_FAULT;
+	case TR_FULL_RESIZE:
+		if (e->cap < m->cfg.buffer_max) {
+			uint32_t c = (uint32_t)e->cap * 2;
+			e->cap = (uint16_t)(c > m->cfg.buffer_max ? m->cfg.buffer_max : c);
+			return 0;
+		}
+		return OUT_BLOCKED;
+	default:
+		return OUT_BLOCKED;
+	}
+}
+
+/* Put (lk, bits) on edge ei of s from coroutine c: local enqueue (waking a
+ * waiting receiver) or a remote hand-off. Room/credit was checked. */
+static inline int
+put_message(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei,
+            uint32_t lk, uint64_t bits, tr_fault_kind *fk)
+{
+	const tr_image *img = s->rt->img;
+	uint32_t to = img->edges[ei].to;
+	if (TR_UNLIKELY(e->flags & TR_EDGE_REMOTE_SEND)) {
+		tr_value v = {lk >> TR_LABEL_BITS, bits};
+		if (m->remote.send(m->remote.ctx, s->id, c->role, to, lk & ((1u << TR_LABEL_BITS) - 1), v)) {
+			*fk = TR_FAULT_CHANNEL_CLOSED;
+			return OUT_FAULT;
+		}
+		e->credit--;
+		return 0;
+	}
+	uint32_t i = pool_get(m);
+	if (TR_UNLIKELY(i == TR_NIL)) {
+		*fk = TR_FAULT_BUFFER_FULL;
+		return OUT_FAULT;
+	}
+	m->pool.e[i].lk = lk;
+	m->pool.e[i].bits = bits;
+	edge_push(m, e, i);
+	tr_coro *rc = &s->co[to];
+	if (rc->status == TR_CO_BLOCKED && rc->block == TR_BLOCK_RECV && rc->block_edge == ei)
+		wake(m, rc, false);
+	return 0;
+}
+
+/* After a dequeue on edge ei: wake a sender waiting for room, or owe the
+ * remote sender a credit. */
+static inline void
+took_message(tr_machine *m, tr_session *s, tr_edgebuf *e, uint32_t ei)
+{
+	if (TR_UNLIKELY(e->flags & TR_EDGE_REMOTE_RECV)) {
+		uint32_t batch = m->remote.credit_batch ? m->remote.credit_batch : ((uint32_t)e->cap + 1) / 2;
+		if (++e->credit >= batch) {
+			const tr_edge *ed = &s->rt->img->edges[ei];
+			m->remote.credit(m->remote.ctx, s->id, ed->from, ed->to, e->credit);
+			e->credit = 0;
+		}
+		return;
+	}
+	tr_coro *sc = &s->co[s->rt->img->edges[ei].from];
+	if (sc->status == TR_CO_BLOCKED && sc->block == TR_BLOCK_SEND && sc->block_edge == ei)
+		wake(m, sc, true);
+}
+
+/* Room for one more message on e? 0 = yes; else an outcome (blocked with
+ * c->block set, or fault). *drop when the message is to be dropped. */
+static inline int
+room(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, bool *drop,
+     tr_fault_kind *fk)
+{
+	if (TR_UNLIKELY(e->flags & TR_EDGE_REMOTE_SEND)) {
+		if (e->credit)
+			return 0;
+		c->block = TR_BLOCK_CREDIT;
+		c->block_edge = (uint16_t)ei;
+		return OUT_BLOCKED;
+	}
+	if (TR_LIKELY(e->count < e->cap))
+		return 0;
+	int o = full_edge(m, s, e, drop, fk);
+	if (o == OUT_BLOCKED) {
+		c->block = TR_BLOCK_SEND;
+		c->block_edge = (uint16_t)ei;
+	}
+	return o;
+}
+
+/* Run coroutine c for at most cfg.slice instructions (step 9). */
+static int
+run_slice(tr_machine *m, tr_coro *c, tr_fault_kind *fk)
+{
+	tr_session *s = tr_coro_session(c);
+	tr_image_rt *rt = s->rt;
+	const tr_image *img = rt->img;
+	const tr_role_code *rc = &img->roles[c->role];
+	const tr_insn *code = rc->code;
+	const tr_insn *insn;
+	tr_edgebuf *edges = tr_session_edges(s, rt->nroles);
+	uint64_t *regs = (uint64_t *)((char *)s + rt->regs_off) + rt->reg_base[c->role];
+	uint32_t pc = c->pc;
+	uint32_t budget = m->cfg.slice;
+	int out;
+
+#if TR_COMPUTED_GOTO
+	static const void *const labels[TR_OP_COUNT_] = {
+#define X(name, ops, flags) &&op_##name,
+#include "../opcodes.def"
+	};
+#define TARGET(name) op_##name:
+#define DISPATCH()                                                             \
+	do {                                                                       \
+		insn = &code[pc];                                                      \
+		goto *labels[insn->op];                                                \
+	} while (0)
+#else
+#define TARGET(name) case TR_OP_##name:
+#define DISPATCH() goto dispatch
+#endif
+	/* NEXT: count the instruction just completed, stop at the slice end. */
+#define NEXT()                                                                 \
+	do {                                                                       \
+		if (TR_UNLIKELY(--budget == 0)) {                                      \
+			out = OUT_CONTINUE;                                                \
+			goto leave;                                                        \
+		}                                                                      \
+		DISPATCH();                                                            \
+	} while (0)
+
+#if TR_COMPUTED_GOTO
+	DISPATCH();
+	{
+#else
+dispatch:
+	insn = &code[pc];
+	switch (insn->op) {
+#endif
+	/* HALT: the role is done. Verified code reaches it only at `end`. */
+	TARGET(HALT)
+	{
+		budget--;
+		out = OUT_HALTED;
+		goto leave;
+	}
+
+	/* SEND edge label sort reg: room (or credit) first, so that a blocked
+	 * send never asks the handler twice; then on_send for a payload, its
+	 * kind checked against the local type's sort; enqueue. */
+	TARGET(SEND)
+	{
+		uint32_t ei = insn->edge;
+		tr_edgebuf *e = &edges[ei];
+		bool drop = false;
+		int o = room(m, s, c, e, ei, &drop, fk);
+		if (TR_UNLIKELY(o)) {
+			out = o;
+			goto leave;
+		}
+		uint32_t kind = rt->sort_kind[insn->b];
+		uint32_t peer = img->edges[ei].to;
+		uint64_t bits = 0;
+		if (kind != TR_VAL_UNIT) {
+			tr_value v;
+			tr_status st = eff_send(m, s, c, peer, insn->a, kind, &v);
+			if (TR_UNLIKELY(st != TR_OK || v.kind != kind)) {
+				*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH
+				      : st ? TR_FAULT_INVOKE : TR_FAULT_TYPE_VIOLATION;
+				out = OUT_FAULT;
+				goto leave;
+			}
+			bits = v.bits;
+			regs[insn->reg] = bits;
+		}
+		obs(m, drop ? TR_EV_DROPPED : TR_EV_SENT, s->id, c->role, peer, insn->a, kind, bits);
+		if (TR_UNLIKELY(drop)) {
+			m->st.messages_dropped++;
+		} else {
+			o = put_message(m, s, c, e, ei, TR_LK(insn->a, kind), bits, fk);
+			if (TR_UNLIKELY(o)) {
+				out = o;
+				goto leave;
+			}
+			s->messages++;
+			m->st.messages_sent++;
+		}
+		progress(s, m->tick);
+		pc++;
+		NEXT();
+	}
+
+	/* RECEIVE edge label sort reg: dequeue; the label and the value kind
+	 * must be the local type's (messages from outside are not verified);
+	 * write reg; on_recv for a payload. */
+	TARGET(RECEIVE)
+	{
+		uint32_t ei = insn->edge;
+		tr_edgebuf *e = &edges[ei];
+		if (TR_UNLIKELY(!e->count || (e->flags & TR_EDGE_PARTITIONED))) {
+			c->block = TR_BLOCK_RECV;
+			c->block_edge = (uint16_t)ei;
+			out = OUT_BLOCKED;
+			goto leave;
+		}
+		uint32_t kind = rt->sort_kind[insn->b];
+		uint32_t i = edge_pop(m, e);
+		tr_entry en = m->pool.e[i];
+		pool_put(m, i);
+		took_message(m, s, e, ei);
+		uint32_t peer = img->edges[ei].from;
+		if (TR_UNLIKELY(en.lk != TR_LK(insn->a, kind))) {
+			*fk = (en.lk & ((1u << TR_LABEL_BITS) - 1)) != insn->a ? TR_FAULT_UNKNOWN_LABEL
+			                                                      : TR_FAULT_TYPE_VIOLATION;
+			out = OUT_FAULT;
+			goto leave;
+		}
+		m->st.messages_received++;
+		progress(s, m->tick);
+		obs(m, TR_EV_RECEIVED, s->id, c->role, peer, insn->a, kind, en.bits);
+		if (kind != TR_VAL_UNIT) {
+			regs[insn->reg] = en.bits;
+			tr_status st = eff_recv(m, s, c, peer, insn->a, kind, en.bits);
+			if (TR_UNLIKELY(st)) {
+				*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH : TR_FAULT_INVOKE;
+				out = OUT_FAULT;
+				goto leave;
+			}
+		}
+		pc++;
+		NEXT();
+	}
+
+	/* OFFER edge table reg: the sending side of a choice. on_choose picks a
+	 * label of the table; a payload branch asks on_send; send; jump. */
+	TARGET(OFFER)
+	{
+		uint32_t ei = insn->edge;
+		tr_edgebuf *e = &edges[ei];
+		bool drop = false;
+		int o = room(m, s, c, e, ei, &drop, fk);
+		if (TR_UNLIKELY(o)) {
+			out = o;
+			goto leave;
+		}
+		const tr_table *tb = &img->tables[insn->a];
+		uint32_t peer = img->edges[ei].to;
+		uint32_t pick = 0;
+		tr_status st = eff_choose(m, s, c, peer, rt->table_labels[insn->a], tb->n, &pick);
+		if (TR_UNLIKELY(st || pick >= tb->n)) {
+			*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH : TR_FAULT_INVOKE;
+			out = OUT_FAULT;
+			goto leave;
+		}
+		const tr_tentry *te = &img->tentries[tb->first + pick];
+		uint32_t kind = rt->sort_kind[te->sort];
+		uint64_t bits = 0;
+		if (kind != TR_VAL_UNIT) {
+			tr_value v;
+			st = eff_send(m, s, c, peer, te->label, kind, &v);
+			if (TR_UNLIKELY(st != TR_OK || v.kind != kind)) {
+				*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH
+				      : st ? TR_FAULT_INVOKE : TR_FAULT_TYPE_VIOLATION;
+				out = OUT_FAULT;
+				goto leave;
+			}
+			bits = v.bits;
+			regs[insn->reg] = bits;
+		}
+		obs(m, drop ? TR_EV_DROPPED : TR_EV_OFFERED, s->id, c->role, peer, te->label, kind, bits);
+		if (TR_UNLIKELY(drop)) {
+			m->st.messages_dropped++;
+		} else {
+			o = put_message(m, s, c, e, ei, TR_LK(te->label, kind), bits, fk);
+			if (TR_UNLIKELY(o)) {
+				out = o;
+				goto leave;
+			}
+			s->messages++;
+			m->st.messages_sent++;
+		}
+		progress(s, m->tick);
+		pc = te->target;
+		NEXT();
+	}
+
+	/* CHOOSE edge table reg: the receiving side of a choice. Dequeue a
+	 * label; a label outside the table faults UNKNOWN_LABEL; jump. */
+	TARGET(CHOOSE)
+	{
+		uint32_t ei = insn->edge;
+		tr_edgebuf *e = &edges[ei];
+		if (TR_UNLIKELY(!e->count || (e->flags & TR_EDGE_PARTITIONED))) {
+			c->block = TR_BLOCK_RECV;
+			c->block_edge = (uint16_t)ei;
+			out = OUT_BLOCKED;
+			goto leave;
+		}
+		uint32_t i = edge_pop(m, e);
+		tr_entry en = m->pool.e[i];
+		pool_put(m, i);
+		took_message(m, s, e, ei);
+		const tr_table *tb = &img->tables[insn->a];
+		const uint32_t *labels_of = rt->table_labels[insn->a];
+		uint32_t label = en.lk & ((1u << TR_LABEL_BITS) - 1);
+		uint32_t k = 0;
+		while (k < tb->n && labels_of[k] != label)
+			k++;
+		if (TR_UNLIKELY(k == tb->n)) {
+			*fk = TR_FAULT_UNKNOWN_LABEL;
+			out = OUT_FAULT;
+			goto leave;
+		}
+		const tr_tentry *te = &img->tentries[tb->first + k];
+		uint32_t kind = rt->sort_kind[te->sort];
+		if (TR_UNLIKELY((en.lk >> TR_LABEL_BITS) != kind)) {
+			*fk = TR_FAULT_TYPE_VIOLATION;
+			out = OUT_FAULT;
+			goto leave;
+		}
+		uint32_t peer = img->edges[ei].from;
+		m->st.messages_received++;
+		progress(s, m->tick);
+		obs(m, TR_EV_CHOSE, s->id, c->role, peer, label, kind, en.bits);
+		if (kind != TR_VAL_UNIT) {
+			regs[insn->reg] = en.bits;
+			tr_status st = eff_recv(m, s, c, peer, label, kind, en.bits);
+			if (TR_UNLIKELY(st)) {
+				*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH : TR_FAULT_INVOKE;
+				out = OUT_FAULT;
+				goto leave;
+			}
+		}
+		pc = te->target;
+		NEXT();
+	}
+
+	/* INVOKE sym: a host step; an error faults INVOKE. */
+	TARGET(INVOKE)
+	{
+		tr_status st = eff_invoke(m, s, c, insn->a);
+		if (TR_UNLIKELY(st)) {
+			*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH : TR_FAULT_INVOKE;
+			out = OUT_FAULT;
+			goto leave;
+		}
+		obs(m, TR_EV_INVOKED, s->id, c->role, TR_NIL, insn->a, 0, 0);
+		pc++;
+		NEXT();
+	}
+
+	/* JUMP target: recursion's back edge (the verifier checked the target
+	 * is the loop head the local type names). */
+	TARGET(JUMP)
+	{
+		pc = insn->a;
+		NEXT();
+	}
+
+	/* SET reg imm. */
+	TARGET(SET)
+	{
+		regs[insn->reg] = (uint64_t)insn->b << 32 | insn->a;
+		pc++;
+		NEXT();
+	}
+
+	/* MOVE reg src. */
+	TARGET(MOVE)
+	{
+		regs[insn->reg] = regs[insn->b];
+		pc++;
+		NEXT();
+	}
+
+	/* YIELD: end the slice, stay ready. */
+	TARGET(YIELD)
+	{
+		pc++;
+		budget--;
+		out = OUT_YIELD;
+		goto leave;
+	}
+#if !TR_COMPUTED_GOTO
+	default:
+		*fk = TR_FAULT_PC_OUT_OF_BOUNDS;
+		out = OUT_FAULT;
+		goto leave;
+#endif
+	}
+#undef TARGET
+#undef DISPATCH
+#undef NEXT
+
+leave:
+	m->st.instructions += m->cfg.slice - budget + (out == OUT_BLOCKED || out == OUT_FAULT);
+	c->pc = pc;
+	return out;
+}
+
+/* ---- the round ---- */
+
+tr_status
+tr_machine_step_round(tr_machine *m, uint32_t n, tr_step_result *res, tr_fault *fault)
+{
+	tr_fault dummy;
+	if (!m || !res)
+		return TR_E_INVALID;
+	if (!fault)
+		fault = &dummy;
+	/* 1. validate n; reset the last-step record; advance the clock */
+	if (n == 0)
+		return TR_E_INVALID;
+	fault->kind = TR_FAULT_NONE;
+	m->tick++;
+	m->st.rounds++;
+
+	/* 2. all terminal? */
+	if (m->nlive == 0 && m->ing_len == 0) {
+		*res = TR_STEP_ALL_DONE;
+		return TR_OK;
+	}
+
+	/* 3. ingress: topology events, then messages from outside */
+	if (m->nhandlers)
+		ingress_topology(m);
+	if (m->ing_len || m->effect_mode == 2)
+		ingress_messages(m);
+
+	/* 4. timeouts */
+	expire_timers(m, 0);
+
+	/* 5. unblock senders with room, then receivers with data */
+	if (m->wake_send_head != TR_NIL)
+		drain_wake_list(m, &m->wake_send_head, &m->wake_send_tail);
+	if (m->wake_recv_head != TR_NIL)
+		drain_wake_list(m, &m->wake_recv_head, &m->wake_recv_tail);
+
+	/* 6. progress contracts */
+	expire_timers(m, 1);
+
+	if (m->replay_failed)
+		return m->last_error.status;
+
+	/* 7. nothing eligible? */
+	if (m->nlive == 0) {
+		*res = TR_STEP_ALL_DONE;
+		return TR_OK;
+	}
+	/* 8. pick */
+	uint32_t id = tr_sched_pick(&m->sched);
+	if (id == TR_SCHED_NONE) {
+		*res = TR_STEP_STUCK;
+		return TR_OK;
+	}
+
+	/* 9. run one slice */
+	tr_coro *c = m->coro_of[id];
+	tr_fault_kind fk = TR_FAULT_NONE;
+	int out = run_slice(m, c, &fk);
+
+	/* 10. outcome */
+	*res = TR_STEP_CONTINUE;
+	switch (out) {
+	case OUT_CONTINUE:
+	case OUT_YIELD:
+		tr_sched_ready(&m->sched, id);
+		break;
+	case OUT_BLOCKED: {
+		tr_session *s = tr_coro_session(c);
+		c->status = TR_CO_BLOCKED;
+		m->st.coroutines_blocked++;
+		tr_sched_block(&m->sched, id);
+		obs(m, TR_EV_BLOCKED, s->id, c->role, TR_NIL, TR_NIL, c->block, c->block_edge);
+		break;
+	}
+	case OUT_HALTED: {
+		tr_session *s = tr_coro_session(c);
+		obs(m, TR_EV_HALTED, s->id, c->role, TR_NIL, TR_NIL, 0, c->pc);
+		coro_terminate(m, c, TR_CO_DONE);
+		break;
+	}
+	default:
+		fault_coro(m, c, fk, c->pc, fault);
+		*res = TR_STEP_FAULTED;
+		if (m->replay_failed)
+			return m->last_error.status;
+		return TR_OK;
+	}
+
+	/* 11. progress again; all done? */
+	expire_timers(m, 1);
+	if (m->replay_failed)
+		return m->last_error.status;
+	if (m->nlive == 0)
+		*res = TR_STEP_ALL_DONE;
+	return TR_OK;
+}
+
+tr_status
+tr_machine_step(tr_machine *m, tr_step_result *res, tr_fault *fault)
+{
+	return tr_machine_step_round(m, 1, res, fault);
+}
+
+tr_status
+tr_machine_run_concurrent(tr_machine *m, uint64_t max_rounds, uint32_t n, tr_run_result *res)
+{
+	if (!m || !res || n == 0)
+		return TR_E_INVALID;
+	for (uint64_t i = 0; i < max_rounds; i++) {
+		tr_step_result r;
+		tr_status st = tr_machine_step_round(m, n, &r, NULL);
+		if (st)
+			return st;
+		if (r == TR_STEP_ALL_DONE) {
+			*res = TR_RUN_ALL_DONE;
+			return TR_OK;
+		}
+		if (r == TR_STEP_STUCK) {
+			*res = TR_RUN_STUCK;
+			return TR_OK;
+		}
+		if (r == TR_STEP_FAULTED && m->cfg.on_fault == TR_ON_FAULT_ABORT) {
+			*res = TR_RUN_FAULTED;
+			return TR_OK;
+		}
+	}
+	*res = TR_RUN_MAX_ROUNDS;
+	return TR_OK;
+}
+
+tr_status
+tr_machine_run(tr_machine *m, uint64_t max_steps, tr_run_result *res)
+{
+	return tr_machine_run_concurrent(m, max_steps, 1, res);
+}
+
+tr_status
+tr_machine_run_replay(tr_machine *m, const tr_trace *effects, uint64_t max_steps,
+                      tr_run_result *res)
+{
+	if (!m || !effects || !res || tr_trace_get_kind(effects) != TR_TRACE_EFFECTS)
+		return TR_E_INVALID;
+	uint8_t saved = m->effect_mode;
+	m->effect_mode = 2;
+	m->replay = effects;
+	m->replay_pos = 0;
+	m->replay_failed = false;
+	tr_status st = tr_machine_run(m, max_steps, res);
+	if (!st && *res != TR_RUN_MAX_ROUNDS && m->replay_pos != tr_trace_count(effects)) {
+		tr_error_clear(&m->last_error);
+		st = tr_err_off(&m->last_error, TR_E_REPLAY_MISMATCH, m->replay_pos,
+		                "replay: the run ended but the trace has %zu more entries from entry %zu",
+		                tr_trace_count(effects) - m->replay_pos, m->replay_pos);
+	}
+	m->effect_mode = saved;
+	m->replay = NULL;
+	return st;
+}
+
+const tr_error *
+tr_machine_last_error(const tr_machine *m)
+{
+	return &m->last_error;
+}
+
+tr_status
+tr_machine_trace(const tr_machine *m, tr_trace **out)
+{
+	if (!m || !out)
+		return TR_E_INVALID;
+	if (!m->tracing)
+		return TR_E_STATE;
+	size_t n = m->trace.len;
+	if (m->cfg.trace_mode != TR_TRACE_LAST_N || m->trace_start == 0)
+		return tr_trace_create(TR_TRACE_OBSERVABLE, m->trace.data, n, m->a, out);
+	/* rotate the ring into order */
+	tr_event *tmp = tr_alloc(m->a, n * sizeof *tmp);
+	if (!tmp)
+		return TR_E_NOMEM;
+	size_t start = m->trace_start % n;
+	for (size_t i = 0; i < n; i++)
+		tmp[i] = TR_VEC_AT(&m->trace, tr_event, (start + i) % n);
+	tr_status st = tr_trace_create(TR_TRACE_OBSERVABLE, tmp, n, m->a, out);
+	tr_free(m->a, tmp, n * sizeof *tmp);
+	return st;
+}
+
+tr_status
+tr_machine_effects(const tr_machine *m, tr_trace **out)
+{
+	if (!m || !out)
+		return TR_E_INVALID;
+	if (!m->cfg.capture_effects)
+		return TR_E_STATE;
+	return tr_trace_create(TR_TRACE_EFFECTS, m->effects.data, m->effects.len, m->a, out);
+}
+
+void
+tr_machine_stats_get(const tr_machine *m, tr_machine_stats *out)
+{
+	*out = m->st;
+	out->tick = m->tick;
+	out->coroutines_ready = tr_sched_nready(&m->sched);
+	out->coroutines_live = m->nlive;
+	out->pool_entries = m->pool.cap;
+	out->bytes = m->st.bytes + (size_t)m->pool.cap * sizeof(tr_entry) +
+	             (size_t)m->table_cap * sizeof(tr_session *) + tr_sched_bytes(&m->sched) +
+	             m->trace.cap * sizeof(tr_event) + m->effects.cap * sizeof(tr_event);
+}

@@ -1,0 +1,230 @@
+/* core/machine/machine_internal.h: the inside of a tr_machine. Only
+ * the files of core/machine include it.
+ *
+ * Memory layout, chosen so that a live session costs little (a pingpong
+ * session, 2 roles and 2 edges, fits in 192 bytes of its own):
+ *   one block per session = tr_session header, then nroles tr_coro, then
+ *   nedges tr_edgebuf, then the roles' registers (uint64_t each).
+ * Blocks of one image have one size and come from a per-image free list, so
+ * opening a session after warm-up allocates nothing. Buffer entries are
+ * 16-byte records in one machine-wide pool addressed by uint32 index. */
+#ifndef TR_CORE_MACHINE_INTERNAL_H
+#define TR_CORE_MACHINE_INTERNAL_H
+
+#include "../code/image_internal.h"
+#include "../util.h"
+#include "sched/sched.h"
+#include "troupe/machine.h"
+
+#define TR_NIL UINT32_MAX
+
+/* ---- buffer entries ---- */
+
+/* label packs the label id (low 24 bits) and the value kind (high 8), so a
+ * receive checks label and kind in one compare. */
+#define TR_LABEL_BITS 24
+#define TR_LK(label, kind) ((uint32_t)(label) | ((uint32_t)(kind) << TR_LABEL_BITS))
+
+typedef struct tr_entry {
+	uint32_t next;
+	uint32_t lk;
+	uint64_t bits;
+} tr_entry;
+
+typedef struct tr_pool {
+	tr_entry *e;
+	uint32_t cap;  /* entries allocated */
+	uint32_t free; /* free-list head */
+	uint32_t used;
+} tr_pool;
+
+/* ---- sessions ---- */
+
+enum { /* tr_coro.status */
+	TR_CO_READY = 0,
+	TR_CO_BLOCKED = 1,
+	TR_CO_DONE = 2,
+	TR_CO_FAULTED = 3,
+	TR_CO_ABSENT = 4, /* the role runs on another machine */
+};
+
+enum { /* tr_coro.block: why a coroutine waits */
+	TR_BLOCK_NONE = 0,
+	TR_BLOCK_RECV = 1,   /* edge empty (or partitioned) */
+	TR_BLOCK_SEND = 2,   /* edge full */
+	TR_BLOCK_CREDIT = 3, /* remote edge without credit */
+};
+
+enum { /* tr_edgebuf.flags */
+	TR_EDGE_REMOTE_SEND = 1u << 0, /* sender here, receiver elsewhere */
+	TR_EDGE_REMOTE_RECV = 1u << 1, /* receiver here, sender elsewhere */
+	TR_EDGE_PARTITIONED = 1u << 2, /* messages held until healed */
+	TR_EDGE_UNUSED = 1u << 3,      /* neither end here */
+};
+
+typedef struct tr_coro {
+	void *role_state;
+	uint32_t pc;
+	uint32_t id;        /* scheduler id */
+	uint32_t wake_next; /* intrusive wake list link (scheduler ids) */
+	uint16_t block_edge;
+	uint8_t role;
+	uint8_t status : 3;
+	uint8_t block : 2;
+	uint8_t wake_pending : 1;
+} tr_coro;
+_Static_assert(sizeof(tr_coro) == 24, "tr_coro stays 24 bytes: memory per role");
+
+typedef struct tr_edgebuf {
+	uint32_t head, tail; /* entry indices, TR_NIL when empty */
+	uint16_t count;
+	uint16_t cap;
+	uint16_t credit;     /* REMOTE_SEND: credits left; REMOTE_RECV: owed back */
+	uint8_t flags;
+	uint8_t pad_;
+} tr_edgebuf;
+_Static_assert(sizeof(tr_edgebuf) == 16, "tr_edgebuf stays 16 bytes");
+
+typedef struct tr_session_ext tr_session_ext;
+typedef struct tr_image_rt tr_image_rt;
+typedef struct tr_hslot tr_hslot;
+
+typedef struct tr_session {
+	tr_session_id id;
+	tr_image_rt *rt;
+	uint64_t messages;
+	uint64_t opened_tick;
+	struct tr_session *next_closed; /* closed FIFO, and the free list */
+	tr_session_ext *ext;            /* rare features; NULL normally */
+	uint32_t fault_pc;
+	uint16_t handler;               /* index in tr_machine.handlers */
+	uint8_t status;                 /* tr_session_status */
+	uint8_t nlive;                  /* coroutines here not yet terminal */
+	uint8_t full_policy;
+	uint8_t fault_kind;
+	uint8_t fault_role;
+	uint8_t pad_;
+	tr_coro co[];                   /* nroles, then edges, then registers */
+} tr_session;
+_Static_assert(sizeof(tr_session) == 64, "the session header is one cache line");
+
+/* Features most sessions do not use, kept out of the hot block. */
+struct tr_session_ext {
+	uint64_t progress_within;
+	uint64_t last_progress;
+	uint64_t closed_tick;
+	uint64_t roles_here;
+	uint32_t priority;
+};
+
+static inline tr_edgebuf *
+tr_session_edges(tr_session *s, uint32_t nroles)
+{
+	return (tr_edgebuf *)(s->co + nroles);
+}
+
+static inline tr_session *
+tr_coro_session(tr_coro *c)
+{
+	return (tr_session *)((char *)(c - c->role) - offsetof(tr_session, co));
+}
+
+/* Per image, what the machine derives once. */
+struct tr_image_rt {
+	const tr_image *img;
+	tr_image_rt *next;
+	uint32_t nroles, nedges;
+	size_t block_size;
+	uint32_t regs_off;          /* byte offset of registers in the block */
+	uint16_t reg_base[TR_MAX_ROLES]; /* first register of each role */
+	uint8_t *sort_kind;         /* sort id -> tr_value_kind */
+	uint32_t **table_labels;    /* per table: its labels, for on_choose */
+	tr_session *free_blocks;    /* recycled session blocks */
+	void **chunks;              /* slab chunks, freed with the machine */
+	uint32_t nchunks, cap_chunks;
+	uint32_t chunk_left;        /* blocks left in the newest chunk */
+	char *chunk_next;
+};
+
+/* ---- timers (step 4 timeouts and step 6 progress contracts) ---- */
+
+#define TR_WHEEL 256
+
+typedef struct tr_timer {
+	uint64_t deadline;
+	tr_session_id session;
+	uint32_t next;
+	uint8_t kind; /* 0 = timeout, 1 = progress */
+	uint8_t role;
+} tr_timer;
+
+/* ---- ingress ---- */
+
+typedef struct tr_ingress {
+	tr_session_id session;
+	uint64_t bits;
+	uint32_t lk;
+	uint16_t from, to;
+} tr_ingress;
+
+/* ---- the machine ---- */
+
+struct tr_machine {
+	tr_machine_config cfg;
+	const tr_allocator *a;
+	tr_sched sched;
+
+	uint64_t tick;
+	uint64_t next_id; /* machine-assigned session ids */
+	uint32_t nlive;   /* non-terminal coroutines here */
+
+	/* scheduler id -> coroutine; free ids are chained through their slots. */
+	tr_coro **coro_of;
+	uint32_t ncoro_cap;
+	uint32_t next_coro;
+	uint32_t free_id; /* head of the free-id list, TR_NIL when empty */
+
+	/* wake lists (step 5): senders first, then receivers; FIFO by event. */
+	uint32_t wake_send_head, wake_send_tail;
+	uint32_t wake_recv_head, wake_recv_tail;
+
+	tr_pool pool;
+
+	/* id -> session, open addressing with linear probing. */
+	tr_session **table;
+	uint32_t table_cap; /* power of two */
+	uint32_t nsessions;
+
+	tr_session *closed_head, *closed_tail;
+
+	tr_image_rt *images;
+	tr_handler **handlers; /* distinct handlers, copied */
+	uint32_t nhandlers;
+
+	/* timers: a wheel of lists through a pool of records */
+	tr_timer *timers;
+	uint32_t ntimers_cap, timer_free, ntimers;
+	uint32_t wheel_head[TR_WHEEL], wheel_tail[TR_WHEEL];
+
+	/* ingress FIFO (ring buffer) */
+	tr_ingress *ing;
+	uint32_t ing_cap, ing_head, ing_len;
+
+	tr_remote_ops remote;
+	bool has_remote;
+
+	/* traces */
+	tr_vec trace;        /* tr_event */
+	uint64_t trace_start;/* LAST_N: ring start index */
+	tr_vec effects;      /* tr_event */
+	const tr_trace *replay;
+	size_t replay_pos;
+	bool replay_failed;
+	uint8_t effect_mode; /* 0 none, 1 capture, 2 replay */
+	bool tracing;
+
+	tr_error last_error;
+	tr_machine_stats st;
+};
+
+#endif

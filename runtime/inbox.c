@@ -1,0 +1,254 @@
+/* runtime/inbox.c: SPSC rings with sender-side staging, the Vyukov MPSC
+ * host command queue, and the futex parker (inbox.h, rt_sync.h). It does
+ * not know what messages mean: the worker loop (runtime.c) does. */
+#include "inbox.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rt_sync.h"
+#include "util.h"
+
+CK_RING_PROTOTYPE(tr_xmsg, tr_xmsg)
+
+/* ---- SPSC ring ---- */
+
+tr_status
+tr_xring_init(tr_xring *r, uint32_t size, const tr_allocator *a)
+{
+	if (size < 4 || (size & (size - 1)) != 0)
+		return TR_E_INVALID;
+	r->buf = tr_calloc(a, size, sizeof(tr_xmsg));
+	if (r->buf == NULL)
+		return TR_E_NOMEM;
+	r->size = size;
+	ck_ring_init(&r->ring, size);
+	return TR_OK;
+}
+
+void
+tr_xring_destroy(tr_xring *r, const tr_allocator *a)
+{
+	if (r->buf != NULL)
+		tr_free(a, r->buf, (size_t)r->size * sizeof(tr_xmsg));
+	r->buf = NULL;
+}
+
+uint32_t
+tr_xring_drain_sc(tr_xring *r, tr_xmsg *out, uint32_t max)
+{
+	uint32_t n = 0;
+
+	/* The slot copies are ordered by ck's fences; TSan learns the edge from
+	 * the acquire below, paired with the release in tr_outbox_flush_sp. */
+	TR_TSAN_IGNORE_READS_BEGIN();
+	while (n < max && ck_ring_dequeue_spsc_tr_xmsg(&r->ring, r->buf, &out[n]))
+		n++;
+	TR_TSAN_IGNORE_READS_END();
+	if (n > 0)
+		TR_TSAN_ACQUIRE(r); /* pairs with TR_TSAN_RELEASE in tr_outbox_flush_sp */
+	return n;
+}
+
+bool
+tr_xring_nonempty_sc(const tr_xring *r)
+{
+	return ck_ring_size(&r->ring) != 0;
+}
+
+/* ---- outbox (the overflow list) ---- */
+
+void
+tr_outbox_init(tr_outbox *o)
+{
+	memset(o, 0, sizeof *o);
+}
+
+void
+tr_outbox_destroy(tr_outbox *o, const tr_allocator *a)
+{
+	if (o->v != NULL)
+		tr_free(a, o->v, (size_t)o->cap * sizeof(tr_xmsg));
+	memset(o, 0, sizeof *o);
+}
+
+tr_status
+tr_outbox_push_owner(tr_outbox *o, const tr_xmsg *m, const tr_allocator *a)
+{
+	if (o->head + o->len == o->cap) {
+		if (o->head > 0 && o->len <= o->cap / 2) {
+			memmove(o->v, o->v + o->head, (size_t)o->len * sizeof(tr_xmsg));
+			o->head = 0;
+		} else {
+			uint32_t ncap = o->cap ? o->cap * 2 : 256;
+			if (ncap < o->cap)
+				return TR_E_NOMEM;
+			tr_xmsg *nv = tr_realloc(a, o->v, (size_t)o->cap * sizeof(tr_xmsg),
+			                         (size_t)ncap * sizeof(tr_xmsg));
+			if (nv == NULL)
+				return TR_E_NOMEM;
+			o->v = nv;
+			o->cap = ncap;
+		}
+	}
+	o->v[o->head + o->len++] = *m;
+	if (o->len > o->peak)
+		o->peak = o->len;
+	return TR_OK;
+}
+
+uint32_t
+tr_outbox_flush_sp(tr_outbox *o, tr_xring *r)
+{
+	uint32_t n = 0;
+
+	if (o->len == 0)
+		return 0;
+	/* Everything this thread did before the batch (the payloads' host
+	 * values included) happens-before the receiver's drain. */
+	TR_TSAN_RELEASE(r); /* pairs with TR_TSAN_ACQUIRE in tr_xring_drain_sc */
+	TR_TSAN_IGNORE_WRITES_BEGIN();
+	while (n < o->len && ck_ring_enqueue_spsc_tr_xmsg(&r->ring, r->buf, &o->v[o->head + n]))
+		n++;
+	TR_TSAN_IGNORE_WRITES_END();
+	o->head += n;
+	o->len -= n;
+	if (o->len == 0)
+		o->head = 0;
+	return n;
+}
+
+/* ---- Vyukov MPSC ---- */
+
+void
+tr_mpsc_init(tr_mpsc *q)
+{
+	atomic_init(&q->stub.next, NULL);
+	atomic_init(&q->tail, &q->stub);
+	q->head = &q->stub;
+}
+
+void
+tr_mpsc_push_mpsc(tr_mpsc *q, tr_mpsc_node *n)
+{
+	atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+	/* seq_cst: publishes n (release, pairs with the consumer's acquire of
+	 * tail/next) and is the producer half of the parker's Dekker pair (W3). */
+	tr_mpsc_node *prev = atomic_exchange_explicit(&q->tail, n, memory_order_seq_cst);
+	/* Links n after prev; pairs with the acquire loads of next in pop. */
+	atomic_store_explicit(&prev->next, n, memory_order_release);
+}
+
+tr_mpsc_node *
+tr_mpsc_pop_sc(tr_mpsc *q)
+{
+	tr_mpsc_node *head = q->head;
+	/* Pairs with the release store of prev->next in push. */
+	tr_mpsc_node *next = atomic_load_explicit(&head->next, memory_order_acquire);
+
+	if (head == &q->stub) {
+		if (next == NULL)
+			return NULL;
+		q->head = next;
+		head = next;
+		/* Pairs with the release store of prev->next in push. */
+		next = atomic_load_explicit(&next->next, memory_order_acquire);
+	}
+	if (next != NULL) {
+		q->head = next;
+		return head;
+	}
+	/* Pairs with the exchange in push: is head really the last one? */
+	tr_mpsc_node *tail = atomic_load_explicit(&q->tail, memory_order_acquire);
+	if (head != tail)
+		return NULL; /* a producer is between exchange and link */
+	tr_mpsc_push_mpsc(q, &q->stub);
+	/* Pairs with the release store of prev->next in push. */
+	next = atomic_load_explicit(&head->next, memory_order_acquire);
+	if (next != NULL) {
+		q->head = next;
+		return head;
+	}
+	return NULL;
+}
+
+bool
+tr_mpsc_nonempty_sc(tr_mpsc *q)
+{
+	/* seq_cst: the owner half of the parker's Dekker pair (W2), against
+	 * the exchange in push. */
+	tr_mpsc_node *tail = atomic_load_explicit(&q->tail, memory_order_seq_cst);
+	return !(q->head == &q->stub && tail == &q->stub);
+}
+
+/* ---- parker ---- */
+
+static long
+futex_op(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, (uint32_t *)addr, op | FUTEX_PRIVATE_FLAG, val, ts,
+	               NULL, 0);
+}
+
+void
+tr_parker_init(tr_parker *p)
+{
+	atomic_init(&p->state, TR_PARK_RUNNING);
+	atomic_init(&p->wakes, 0);
+}
+
+void
+tr_parker_prepare_owner(tr_parker *p)
+{
+	/* seq_cst: W1, ordered before the re-check's loads; pairs with the
+	 * producer's fence + load in tr_parker_wake_any (W4). */
+	atomic_store_explicit(&p->state, TR_PARK_PARKED, memory_order_seq_cst);
+}
+
+void
+tr_parker_cancel_owner(tr_parker *p)
+{
+	atomic_store_explicit(&p->state, TR_PARK_RUNNING, memory_order_relaxed);
+}
+
+void
+tr_parker_wait_owner(tr_parker *p, uint32_t timeout_ms)
+{
+	struct timespec ts, *tsp = NULL;
+
+	if (timeout_ms > 0) {
+		ts.tv_sec = timeout_ms / 1000;
+		ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+		tsp = &ts;
+	}
+	/* Acquire: pairs with the producer's exchange in wake_any, so what it
+	 * published is visible once we see RUNNING. */
+	while (atomic_load_explicit(&p->state, memory_order_acquire) == TR_PARK_PARKED) {
+		long rc = futex_op(&p->state, FUTEX_WAIT, TR_PARK_PARKED, tsp);
+		if (rc != 0 && errno == ETIMEDOUT)
+			break;
+	}
+	atomic_store_explicit(&p->state, TR_PARK_RUNNING, memory_order_relaxed);
+}
+
+bool
+tr_parker_wake_any(tr_parker *p)
+{
+	/* W3: the publication before this call must be visible before we read
+	 * the state; pairs with the store in tr_parker_prepare_owner. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&p->state, memory_order_relaxed) != TR_PARK_PARKED)
+		return false;
+	/* acq_rel: only one waker issues the syscall; pairs with the acquire
+	 * load in tr_parker_wait_owner. */
+	if (atomic_exchange_explicit(&p->state, TR_PARK_RUNNING, memory_order_acq_rel) !=
+	    TR_PARK_PARKED)
+		return false;
+	atomic_fetch_add_explicit(&p->wakes, 1, memory_order_relaxed);
+	futex_op(&p->state, FUTEX_WAKE, 1, NULL);
+	return true;
+}

@@ -1,0 +1,104 @@
+/* runtime/inbox.h: the queues a worker's inbox is made of (docs/DESIGN.md §5).
+ *
+ *  - tr_xring: one SPSC ck_ring per ordered worker pair, carrying tr_xmsg by
+ *    value. The sender stages messages in its tr_outbox (sender-owned, grows
+ *    as needed: the overflow list) and publishes them in batches with
+ *    tr_outbox_flush_sp(); the receiver takes batches with
+ *    tr_xring_drain_sc().
+ *  - tr_mpsc: the host command queue, a Vyukov intrusive MPSC list built on
+ *    <stdatomic.h>. Chosen over ck_fifo_mpmc because (a) producers are wait-
+ *    free (one exchange), (b) with one consumer there is no ABA and a node
+ *    can be freed as soon as it is popped, whereas ck_fifo_mpmc hands back
+ *    nodes another thread may still read and needs hazard pointers or
+ *    epochs to free them, and (c) TSan sees every access.
+ *
+ * Nothing here parks or wakes: the caller pairs a publication with
+ * tr_parker_wake_any() (rt_sync.h, point W3). */
+#ifndef TR_RT_INBOX_H
+#define TR_RT_INBOX_H
+
+#include <ck_ring.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "troupe/alloc.h"
+#include "troupe/status.h"
+
+/* What crosses between workers. 24 bytes, copied by value. */
+typedef enum tr_xop {
+	TR_XOP_MSG = 1,       /* a session message for role `to` */
+	TR_XOP_CREDIT = 2,    /* `label` credits back for edge from->to */
+	TR_XOP_OPEN = 3,      /* open your part of session id (bits: record) */
+	TR_XOP_CANCEL = 4,    /* cancel your part of session id */
+	TR_XOP_PART_DONE = 5, /* a part ended: bits = messages, vkind = ok,
+	                       * from = fault role, to = fault kind, label = pc */
+	TR_XOP_TEST = 15,     /* unit tests only */
+} tr_xop;
+
+typedef struct tr_xmsg {
+	uint64_t id;
+	uint64_t bits;
+	uint32_t label;
+	uint8_t op;    /* tr_xop */
+	uint8_t from;
+	uint8_t to;
+	uint8_t vkind; /* tr_value_kind */
+} tr_xmsg;
+_Static_assert(sizeof(tr_xmsg) == 24, "tr_xmsg is copied by value: keep it small");
+
+typedef struct tr_xring {
+	ck_ring_t ring;
+	tr_xmsg *buf;
+	uint32_t size;
+} tr_xring;
+
+/* size: a power of two >= 4 (one slot stays empty). TR_E_NOMEM/INVALID. */
+tr_status tr_xring_init(tr_xring *r, uint32_t size, const tr_allocator *a);
+void tr_xring_destroy(tr_xring *r, const tr_allocator *a);
+/* Take up to max messages into out. Consumer only. Returns the count. */
+uint32_t tr_xring_drain_sc(tr_xring *r, tr_xmsg *out, uint32_t max);
+/* True when something is published. Consumer only (the parker's re-check,
+ * rt_sync.h W2). */
+bool tr_xring_nonempty_sc(const tr_xring *r);
+
+/* Sender-side staging for one destination ring. Owner (sender) only. */
+typedef struct tr_outbox {
+	tr_xmsg *v;
+	uint32_t head, len, cap;
+	uint32_t peak; /* largest len seen */
+} tr_outbox;
+
+void tr_outbox_init(tr_outbox *o);
+void tr_outbox_destroy(tr_outbox *o, const tr_allocator *a);
+/* Stage one message. TR_E_NOMEM (o unchanged). */
+tr_status tr_outbox_push_owner(tr_outbox *o, const tr_xmsg *m, const tr_allocator *a);
+/* Publish as much as fits into r, in order. Returns how many were
+ * published; what does not fit stays staged (the overflow list). */
+uint32_t tr_outbox_flush_sp(tr_outbox *o, tr_xring *r);
+
+/* Vyukov MPSC queue of intrusive nodes. */
+typedef struct tr_mpsc_node {
+	_Atomic(struct tr_mpsc_node *) next;
+} tr_mpsc_node;
+
+typedef struct tr_mpsc {
+	_Atomic(tr_mpsc_node *) tail; /* producers exchange here */
+	char pad_[64 - sizeof(void *)];
+	tr_mpsc_node *head;           /* consumer only */
+	tr_mpsc_node stub;
+} tr_mpsc;
+
+void tr_mpsc_init(tr_mpsc *q);
+/* Any thread. Wait-free. n must stay valid until popped. */
+void tr_mpsc_push_mpsc(tr_mpsc *q, tr_mpsc_node *n);
+/* Consumer only. NULL when empty, or when a producer is between its
+ * exchange and its link (it is then published a moment later: callers
+ * treat it as empty and re-check, see rt_sync.h W5). */
+tr_mpsc_node *tr_mpsc_pop_sc(tr_mpsc *q);
+/* True when a push has begun (its exchange is done). Consumer only (the
+ * parker's re-check, rt_sync.h W2). */
+bool tr_mpsc_nonempty_sc(tr_mpsc *q);
+
+#endif

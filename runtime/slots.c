@@ -1,0 +1,138 @@
+/* runtime/slots.c: the per-worker session table (slots.h). */
+#include "slots.h"
+
+#include <string.h>
+
+#include "util.h"
+
+tr_status
+tr_slot_table_init(tr_slot_table *t, const tr_allocator *a)
+{
+	memset(t, 0, sizeof *t);
+	for (uint32_t i = 0; i < TR_SLOT_NSEG; i++)
+		atomic_init(&t->seg[i], NULL);
+	if (pthread_mutex_init(&t->lock, NULL) != 0)
+		return TR_E_NOMEM;
+	t->a = a;
+	return TR_OK;
+}
+
+void
+tr_slot_table_destroy(tr_slot_table *t)
+{
+	for (uint32_t i = 0; i < TR_SLOT_NSEG; i++) {
+		tr_slot *s = atomic_load_explicit(&t->seg[i], memory_order_relaxed);
+		if (s != NULL)
+			tr_free(t->a, s, TR_SLOT_SEG_SIZE * sizeof(tr_slot));
+	}
+	if (t->free_idx != NULL)
+		tr_free(t->a, t->free_idx, (size_t)t->capfree * sizeof(uint32_t));
+	pthread_mutex_destroy(&t->lock);
+}
+
+static tr_slot *
+slot_at(tr_slot_table *t, uint32_t idx)
+{
+	/* Pairs with the release store of a new segment in tr_slot_alloc_any. */
+	tr_slot *s = atomic_load_explicit(&t->seg[idx >> TR_SLOT_SEG_BITS], memory_order_acquire);
+	return s == NULL ? NULL : &s[idx & (TR_SLOT_SEG_SIZE - 1)];
+}
+
+tr_status
+tr_slot_alloc_any(tr_slot_table *t, uint32_t *idx, uint32_t *gen)
+{
+	tr_status st = TR_OK;
+	uint32_t i;
+
+	pthread_mutex_lock(&t->lock);
+	if (t->nfree > 0) {
+		i = t->free_idx[--t->nfree];
+	} else if (t->fresh >= TR_RUNTIME_MAX_SLOTS) {
+		st = TR_E_LIMIT;
+		goto out_unlock;
+	} else {
+		i = t->fresh;
+		if ((i & (TR_SLOT_SEG_SIZE - 1)) == 0 &&
+		    atomic_load_explicit(&t->seg[i >> TR_SLOT_SEG_BITS], memory_order_relaxed) == NULL) {
+			tr_slot *s = tr_calloc(t->a, TR_SLOT_SEG_SIZE, sizeof(tr_slot));
+			if (s == NULL) {
+				st = TR_E_NOMEM;
+				goto out_unlock;
+			}
+			for (uint32_t k = 0; k < TR_SLOT_SEG_SIZE; k++)
+				atomic_init(&s[k].ptr, NULL);
+			/* Pairs with the acquire load in slot_at. */
+			atomic_store_explicit(&t->seg[i >> TR_SLOT_SEG_BITS], s, memory_order_release);
+		}
+		t->fresh++;
+	}
+	tr_slot *s = slot_at(t, i);
+	s->gen = (s->gen + 1) & 0x7fffffffu;
+	if (s->gen == 0)
+		s->gen = 1;
+	*idx = i;
+	*gen = s->gen;
+out_unlock:
+	pthread_mutex_unlock(&t->lock);
+	return st;
+}
+
+void
+tr_slot_publish_any(tr_slot_table *t, uint32_t idx, void *p)
+{
+	/* Pairs with the acquire load in tr_slot_get_any. */
+	atomic_store_explicit(&slot_at(t, idx)->ptr, p, memory_order_release);
+}
+
+void *
+tr_slot_get_any(tr_slot_table *t, uint32_t idx)
+{
+	if (idx >= TR_RUNTIME_MAX_SLOTS)
+		return NULL;
+	tr_slot *s = slot_at(t, idx);
+	if (s == NULL)
+		return NULL;
+	/* Pairs with the release store in tr_slot_publish_any. */
+	return atomic_load_explicit(&s->ptr, memory_order_acquire);
+}
+
+void
+tr_slot_clear_owner(tr_slot_table *t, uint32_t idx)
+{
+	atomic_store_explicit(&slot_at(t, idx)->ptr, NULL, memory_order_relaxed);
+}
+
+tr_status
+tr_slot_give_back_owner(tr_slot_table *t, const uint32_t *idx, uint32_t n)
+{
+	tr_status st = TR_OK;
+
+	pthread_mutex_lock(&t->lock);
+	if (t->nfree + n > t->capfree) {
+		uint32_t ncap = t->capfree ? t->capfree : 256;
+		while (ncap < t->nfree + n)
+			ncap *= 2;
+		uint32_t *nv = tr_realloc(t->a, t->free_idx, (size_t)t->capfree * sizeof(uint32_t),
+		                          (size_t)ncap * sizeof(uint32_t));
+		if (nv == NULL) {
+			st = TR_E_NOMEM;
+			goto out_unlock;
+		}
+		t->free_idx = nv;
+		t->capfree = ncap;
+	}
+	memcpy(t->free_idx + t->nfree, idx, (size_t)n * sizeof(uint32_t));
+	t->nfree += n;
+out_unlock:
+	pthread_mutex_unlock(&t->lock);
+	return st;
+}
+
+uint32_t
+tr_slot_high_any(tr_slot_table *t)
+{
+	pthread_mutex_lock(&t->lock);
+	uint32_t h = t->fresh;
+	pthread_mutex_unlock(&t->lock);
+	return h;
+}

@@ -1,0 +1,63 @@
+/* runtime/slots.h: a worker's session table, read by every thread.
+ *
+ * Slots are allocated by host threads (tr_runtime_open_session) under a
+ * mutex, cleared by the owning (home) worker when a session ends, and read
+ * lock-free by anyone inside an epoch section: a reader loads the slot's
+ * pointer (acquire) and compares the record's id with the one it looks for,
+ * because a slot is reused, with a new generation, once its session ends.
+ * The records themselves are freed by the owner through ck_epoch_call, so a
+ * reader inside a section never sees freed memory (runtime.c, point E2).
+ *
+ * Segments of 4096 slots are allocated on demand and never move or are
+ * freed before the table is destroyed, so lookups need no epoch for the
+ * table itself and cost two dependent loads. */
+#ifndef TR_RT_SLOTS_H
+#define TR_RT_SLOTS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "troupe/alloc.h"
+#include "troupe/runtime.h"
+#include "troupe/status.h"
+
+#define TR_SLOT_SEG_BITS 12u
+#define TR_SLOT_SEG_SIZE (1u << TR_SLOT_SEG_BITS)
+#define TR_SLOT_NSEG (TR_RUNTIME_MAX_SLOTS / TR_SLOT_SEG_SIZE)
+
+typedef struct tr_slot {
+	_Atomic(void *) ptr;
+	uint32_t gen; /* under the table's lock */
+} tr_slot;
+
+typedef struct tr_slot_table {
+	_Atomic(tr_slot *) seg[TR_SLOT_NSEG];
+	pthread_mutex_t lock;
+	uint32_t *free_idx; /* under lock */
+	uint32_t nfree, capfree;
+	uint32_t fresh;     /* next never-used index, under lock */
+	const tr_allocator *a;
+} tr_slot_table;
+
+tr_status tr_slot_table_init(tr_slot_table *t, const tr_allocator *a);
+/* Frees the segments and the free list, not the records. */
+void tr_slot_table_destroy(tr_slot_table *t);
+/* Take a slot; *gen is its new generation (never 0). Any thread.
+ * TR_E_LIMIT when all TR_RUNTIME_MAX_SLOTS are live, TR_E_NOMEM. */
+tr_status tr_slot_alloc_any(tr_slot_table *t, uint32_t *idx, uint32_t *gen);
+/* Publish p in slot idx (release: p's contents are visible to a reader
+ * that loads it). The allocating thread, once. */
+void tr_slot_publish_any(tr_slot_table *t, uint32_t idx, void *p);
+/* The pointer in slot idx, or NULL. Any thread, inside an epoch section. */
+void *tr_slot_get_any(tr_slot_table *t, uint32_t idx);
+/* Clear slot idx (its session ended). Owner only. The slot is not reusable
+ * until it is given back with tr_slot_give_back_owner. */
+void tr_slot_clear_owner(tr_slot_table *t, uint32_t idx);
+/* Return n cleared slots to the free list (takes the lock once). Owner
+ * only. TR_E_NOMEM leaves them out of use (a leak of indices, not memory). */
+tr_status tr_slot_give_back_owner(tr_slot_table *t, const uint32_t *idx, uint32_t n);
+/* Upper bound of used indices (for scans). Any thread (under the lock). */
+uint32_t tr_slot_high_any(tr_slot_table *t);
+
+#endif

@@ -1,0 +1,438 @@
+/* tests/machine/test_round.c: one test per numbered step of the kernel
+ * round (core/machine/machine.c, "Theory of operation"). Each fails if its
+ * step moves relative to the others. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "mtest.h"
+#include "troupe/trace.h"
+
+static const char *oneway =
+	"protocol OneWay =\n"
+	"  roles A, B\n"
+	"  A -> B : M1 of Int\n"
+	"  A -> B : M2 of Int\n";
+
+static tr_status
+dummy_send(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t label, tr_value v)
+{
+	(void)ctx, (void)id, (void)from, (void)to, (void)label, (void)v;
+	return TR_OK;
+}
+
+static void
+dummy_credit(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t n)
+{
+	(void)ctx, (void)id, (void)from, (void)to, (void)n;
+}
+
+static tr_machine *
+new_machine(bool trace)
+{
+	tr_machine_config cfg;
+	tr_machine_config_default(&cfg);
+	if (trace)
+		cfg.trace_mode = TR_TRACE_ALL;
+	tr_machine *m = NULL;
+	assert_int_equal(tr_machine_create(&cfg, &m), TR_OK);
+	tr_remote_ops ops = {dummy_send, dummy_credit, NULL, 0};
+	assert_int_equal(tr_machine_set_remote(m, &ops), TR_OK);
+	return m;
+}
+
+static tr_step_result
+step(tr_machine *m)
+{
+	tr_step_result r;
+	assert_int_equal(tr_machine_step_round(m, 1, &r, NULL), TR_OK);
+	return r;
+}
+
+static uint64_t
+tick_of(tr_machine *m)
+{
+	tr_machine_stats st;
+	tr_machine_stats_get(m, &st);
+	return st.tick;
+}
+
+/* index of the first event of kind k (from index `from`), or -1 */
+static long
+find_event(const tr_trace *t, uint32_t kind, size_t from)
+{
+	const tr_event *ev = tr_trace_events(t);
+	for (size_t i = from; i < tr_trace_count(t); i++)
+		if (ev[i].kind == kind)
+			return (long)i;
+	return -1;
+}
+
+static tr_trace *
+trace_of(tr_machine *m)
+{
+	tr_trace *t = NULL;
+	assert_int_equal(tr_machine_trace(m, &t), TR_OK);
+	return t;
+}
+
+static tr_session_summary
+reap_one(tr_machine *m)
+{
+	tr_session_summary sum;
+	size_t n = 0;
+	assert_int_equal(tr_machine_reap_closed_sessions(m, &sum, 1, &n), TR_OK);
+	assert_int_equal(n, 1);
+	return sum;
+}
+
+/* Step 1: n == 0 is TR_E_INVALID and nothing happens (the clock stays). */
+static void
+test_step1_n_zero(void **state)
+{
+	(void)state;
+	tr_image *img = mt_image_text(oneway);
+	tr_machine *m = new_machine(false);
+	mt_ctx ctx = {0};
+	tr_handler h = mt_handler(&ctx);
+	mt_open(m, img, &h, 0, NULL);
+	tr_step_result r;
+	assert_int_equal(tr_machine_step_round(m, 0, &r, NULL), TR_E_INVALID);
+	assert_int_equal(tick_of(m), 0);
+	tr_run_result rr;
+	assert_int_equal(tr_machine_run_concurrent(m, 10, 0, &rr), TR_E_INVALID);
+	assert_int_equal(tr_machine_step_round(m, 3, &r, NULL), TR_OK);
+	assert_int_equal(tick_of(m), 1);
+	tr_machine_free(m);
+	tr_image_free(img);
+	mt_free_states();
+}
+
+/* Step 2: ALL_DONE when every coroutine is terminal (also: no sessions). */
+static void
+test_step2_all_done(void **state)
+{
+	(void)state;
+	tr_image *img = mt_image_text(oneway);
+	tr_machine *m = new_machine(false);
+	assert_int_equal(step(m), TR_STEP_ALL_DONE);
+	mt_ctx ctx = {0};
+	tr_handler h = mt_handler(&ctx);
+	mt_open(m, img, &h, 0, NULL);
+	tr_run_result rr;
+	assert_int_equal(tr_machine_run(m, 100, &rr), TR_OK);
+	assert_int_equal(rr, TR_RUN_ALL_DONE);
+	assert_int_equal(step(m), TR_STEP_ALL_DONE);
+	tr_machine_free(m);
+	tr_image_free(img);
+	mt_free_states();
+}
+
+/* Step 3 before 5 and 8: a message injected for a blocked receiver is
+ * delivered, the receiver woken and run, all in the next round. */
+static void
+test_step3_ingress_before_unblock(void **state)
+{
+	(void)state;
+	tr_image *img = mt_image_text(oneway);
+	tr_machine *m = new_machine(true);
+	mt_ctx ctx = {0};
+	tr_handler h = mt_handler(&ctx);
+	tr_session_opts o = {0};
+	o.roles_here = 1u << 1; /* only B here: the host plays A */
+	tr_session_id id = mt_open(m, img, &h, 0, &o);
+	assert_int_equal(step(m), TR_STEP_CONTINUE); /* B blocks on M1 */
+	assert_int_equal(step(m), TR_STEP_STUCK);
+	uint32_t m1 = (uint32_t)tr_image_label_id(img, "M1");
+	uint32_t m2 = (uint32_t)tr_image_label_id(img, "M2");
+	assert_int_equal(tr_machine_inject(m, id, 0, 1, m1, tr_value_int(7)), TR_OK);
+	assert_int_equal(tr_machine_inject(m, id, 0, 1, m2, tr_value_int(8)), TR_OK);
+	uint64_t t = tick_of(m) + 1;
+	/* one round: deliver (3), wake (5), pick and run (8, 9) to the end */
+	assert_int_equal(step(m), TR_STEP_ALL_DONE);
+	tr_trace *tr = trace_of(m);
+	long i = find_event(tr, TR_EV_RECEIVED, 0);
+	assert_true(i >= 0);
+	assert_int_equal(tr_trace_events(tr)[i].tick, t);
+	assert_int_equal(tr_trace_events(tr)[i].value, 7);
+	tr_trace_free(tr);
+	tr_session_summary sum = reap_one(m);
+	assert_true(sum.ok);
+	tr_machine_free(m);
+	tr_image_free(img);
+	mt_free_states();
+}
+
+/* Step 3: topology events come before injected messages of the same tick:
+ * the crash closes the session, so the message is dropped. */
+static void
+test_step3_topology_before_messages(void **state)
+{
+	(void)state;
+	tr_image *img = mt_image_text(oneway);
+	tr_machine *m = new_machine(true);
+	mt_ctx ctx = {0};
+	tr_handler h = mt_handler(&ctx);
+	tr_session_opts o = {0};
+	o.roles_here = 1u << 1;
+	tr_session_id id = mt_open(m, img, &h, 0, &o);
+	assert_int_equal(step(m), TR_STEP_CONTINUE);
+	ctx.topo_tick = tick_of(m) + 1;
+	ctx.ntopo = 1;
+	ctx.topo[0] = (tr_topology_event){TR_TOPO_CRASH, id, 1, 0, 0};
+	assert_int_equal(tr_machine_inject(m, id, 0, 1, (uint32_t)tr_image_label_id(img, "M1"),
+	                                   tr_value_int(1)), TR_OK);
+	assert_int_equal(step(m), TR_STEP_ALL_DONE);
+	tr_machine_stats st;
+	tr_machine_stats_get(m, &st);
+	assert_int_equal(st.messages_dropped, 1);
+	tr_trace *tr = trace_of(m);
+	long topo = find_event(tr, TR_EV_TOPOLOGY, 0);
+	long fb = find_event(tr, TR_EV_FAILURE_BRANCH_ENTERED, 0);
+	long fa = find_event(tr, TR_EV_FAULTED, 0);
+	long dr = find_event(tr, TR_EV_DROPPED, 0);
+	assert_true(topo >= 0 && fb > topo && fa == fb + 1 && dr > fa);
+	tr_trace_free(tr);
+	tr_session_summary sum = reap_one(m);
+	assert_int_equal(sum.fault.kind, TR_FAULT_TOPOLOGY);
+	tr_machine_free(m);
+	tr_image_free(img);
+	mt_free_states();
+}
+
+/* Step 4 before 5: a timeout due this tick fires although a message for the
+ * waiting receiver arrived in the same tick. */
+static void
+test_step4_timeout_before_unblock(void **state)
+{
+	(void)state;
+	tr_image *img = mt_image_text(oneway);
+	tr_machine *m = new_machine(true);
+	mt_ctx ctx = {0};
+	tr_handler h = mt_handler(&ctx);
+	tr_session_opts o = {0};
+	o.roles_here = 1u << 1;
+	tr_session_id id = mt_open(m, img, &h, 0, &o);
+	assert_int_equal(step(m), TR_STEP_CONTINUE); /* tick 1: B blocks */
+	assert_int_equal(tr_machine_set_timeout(m, id, 1, 2), TR_OK); /* due at tick 3 */
+	assert_int_equal(step(m), TR_STEP_STUCK);                      /* tick 2 */
+	assert_int_equal(tr_machine_inject(m, id, 0, 1, (uint32_t)tr_image_label_id(img, "M1"),
+	                                   tr_value_int(1)), TR_OK);
+	assert_int_equal(step(m), TR_STEP_ALL_DONE); /* tick 3: timeout wins */
+	tr_trace *tr = trace_of(m);
+	assert_true(find_event(tr, TR_EV_TIMEOUT, 0) >= 0);
+	assert_int_equal(find_event(tr, TR_EV_RECEIVED, 0), -1);
+	tr_trace_free(tr);
+	tr_session_summary sum = reap_one(m);
+	assert_int_equal(sum.fault.kind, TR_FAULT_TIMEOUT);
+	assert_int_equal(sum.fault.role, 1);
+	tr_machine_free(m);
+	tr_image_free(img);
+	mt_free_states();
+}
+
+/* Step 5: senders with room become ready before receivers with data. */
+static void
+test_step5_senders_before_receivers(void **state)
+{
+	(void)state;
+	tr_image *img = mt_image_text(oneway);
+	tr_machine *m = new_machine(true);
+	mt_ctx ctx = {0};
+	tr_handler h = mt_handler(&ctx);
+	tr_session_opts o2 = {0};
+	o2.roles_here = 1u << 1;
+	tr_session_id s2 = mt_open(m, img, &h, 0, &o2); /* B2 only */
+	tr_session_opts o1 = {0};
+	o1.buffer_capacity = 1;
+	tr_session_id s1 = mt_open(m, img, &h, 0, &o1); /* A1, B1 */
+	assert_int_equal(step(m), TR_STEP_CONTINUE); /* B2 blocks */
+	assert_int_equal(step(m), TR_STEP_CONTINUE); /* A1 sends M1, blocks on M2 (full) */
+	assert_int_equal(step(m), TR_STEP_CONTINUE); /* B1 takes M1 (wakes A1), blocks */
+	assert_int_equal(tr_machine_inject(m, s2, 0, 1, (uint32_t)tr_image_label_id(img, "M1"),
+	                                   tr_value_int(1)), TR_OK);
+	uint64_t t = tick_of(m) + 1;
+	assert_int_equal(step(m), TR_STEP_CONTINUE);
+	/* the coroutine run at tick t is A1 (sender), not B2 (receiver) */
+	tr_trace *tr = trace_of(m);
+	const tr_event *ev = tr_trace_events(tr);
+	bool a1_ran = false, b2_ran = false;
+	for (size_t i = 0; i < tr_trace_count(tr); i++) {
+		if (ev[i].tick != t)
+			continue;
+		if (ev[i].session == s1 && ev[i].role == 0 && ev[i].kind == TR_EV_SENT)
+			a1_ran = true;
+		if (ev[i].session == s2 && ev[i].kind == TR_EV_RECEIVED)
+			b2_ran = true;
+	}
+	assert_true(a1_ran);
+	assert_false(b2_ran);
+	tr_trace_free(tr);
+	tr_machine_free(m);
+	tr_image_free(img);
+	mt_free_states();
+}
+
+/* Step 6: a session without progress for progress_within ticks faults
+ * NO_PROGRESS at exactly that tick. */
+static void
+test_step6_progress_contract(void **state)
+{
+	(void)state;
+	tr_image *img = mt_image_text(oneway);
+	tr_machine *m = new_machine(true);
+	mt_ctx ctx = {0};
+	tr_handler h = mt_handler(&ctx);
+	tr_session_opts o = {0};
+	o.roles_here = 1u << 1;
+	o.progress_within = 3;
+	mt_open(m, img, &h, 0, &o);           /* opened at tick 0 */
+	assert_int_equal(step(m), TR_STEP_CONTINUE); /* tick 1: blocks */
+	assert_int_equal(step(m), TR_STEP_STUCK);    /* tick 2 */
+	tr_machine_stats st;
+	tr_machine_stats_get(m, &st);
+	assert_int_equal(st.faults, 0);
+	assert_int_equal(step(m), TR_STEP_ALL_DONE); /* tick 3: breach */
+	tr_session_summary sum = reap_one(m);
+	assert_int_equal(sum.fault.kind, TR_FAULT_NO_PROGRESS);
+	tr_machine_free(m);
+	tr_image_free(img);
+	mt_free_states();
+}
+
+/* Step 7: STUCK when every live coroutine is blocked. */
+static void
+test_step7_stuck(void **state)
+{
+	(void)state;
+	tr_image *img = mt_image_text(oneway);
+	tr_machine *m = new_machine(false);
+	mt_ctx ctx = {0};
+	tr_handler h = mt_handler(&ctx);
+	tr_session_opts o = {0};
+	o.roles_here = 1u << 1;
+	mt_open(m, img, &h, 0, &o);
+	assert_int_equal(step(m), TR_STEP_CONTINUE);
+	assert_int_equal(step(m), TR_STEP_STUCK);
+	tr_run_result rr;
+	assert_int_equal(tr_machine_run(m, 100, &rr), TR_OK);
+	assert_int_equal(rr, TR_RUN_STUCK);
+	tr_machine_free(m);
+	tr_image_free(img);
+	mt_free_states();
+}
+
+/* Steps 8-10: a faulting slice returns FAULTED with the fault, and traces
+ * FAILURE_BRANCH_ENTERED immediately followed by FAULTED. */
+static void
+test_step10_fault(void **state)
+{
+	(void)state;
+	tr_image *img = mt_image_text(oneway);
+	tr_machine *m = new_machine(true);
+	mt_ctx ctx = {0};
+	tr_handler h = mt_handler(&ctx);
+	tr_session_id id = mt_open(m, img, &h, 0, NULL);
+	ctx.fail_send_session = (int64_t)id;
+	ctx.fail_send_status = TR_E_HANDLER;
+	tr_step_result r;
+	tr_fault f;
+	assert_int_equal(tr_machine_step_round(m, 1, &r, &f), TR_OK);
+	assert_int_equal(r, TR_STEP_FAULTED);
+	assert_int_equal(f.kind, TR_FAULT_INVOKE);
+	assert_int_equal(f.session, id);
+	assert_int_equal(f.role, 0);
+	assert_int_equal(f.pc, 0);
+	tr_trace *tr = trace_of(m);
+	long fb = find_event(tr, TR_EV_FAILURE_BRANCH_ENTERED, 0);
+	assert_true(fb >= 0);
+	assert_int_equal(tr_trace_events(tr)[fb + 1].kind, TR_EV_FAULTED);
+	tr_trace_free(tr);
+	/* the session failed as a whole: B stopped too */
+	assert_int_equal(step(m), TR_STEP_ALL_DONE);
+	tr_machine_free(m);
+	tr_image_free(img);
+	mt_free_states();
+}
+
+/* Step 11: ALL_DONE is returned by the round in which the last coroutine
+ * halts. */
+static void
+test_step11_all_done_same_round(void **state)
+{
+	(void)state;
+	tr_image *img = mt_image_text(oneway);
+	tr_machine *m = new_machine(false);
+	mt_ctx ctx = {0};
+	tr_handler h = mt_handler(&ctx);
+	mt_open(m, img, &h, 0, NULL);
+	assert_int_equal(step(m), TR_STEP_CONTINUE); /* A sends both, halts */
+	assert_int_equal(step(m), TR_STEP_ALL_DONE); /* B receives both, halts */
+	tr_session_summary sum = reap_one(m);
+	assert_true(sum.ok);
+	assert_int_equal(sum.messages, 2);
+	tr_machine_free(m);
+	tr_image_free(img);
+	mt_free_states();
+}
+
+/* slice = 1: each round runs exactly one instruction, as in the seed. */
+static void
+test_slice_one(void **state)
+{
+	(void)state;
+	tr_image *img = mt_image_example("pingpong");
+	tr_machine_config cfg;
+	tr_machine_config_default(&cfg);
+	cfg.slice = 1;
+	tr_machine *m = NULL;
+	assert_int_equal(tr_machine_create(&cfg, &m), TR_OK);
+	mt_ctx ctx = {0};
+	tr_handler h = mt_handler(&ctx);
+	mt_open(m, img, &h, 5, NULL);
+	uint64_t prev = 0, rounds = 0;
+	for (;;) {
+		tr_step_result r;
+		assert_int_equal(tr_machine_step_round(m, 1, &r, NULL), TR_OK);
+		tr_machine_stats st;
+		tr_machine_stats_get(m, &st);
+		if (r == TR_STEP_ALL_DONE && st.instructions == prev)
+			break;
+		assert_int_equal(st.instructions - prev, 1);
+		prev = st.instructions;
+		rounds++;
+		assert_true(rounds < 10000);
+		if (r == TR_STEP_ALL_DONE)
+			break;
+	}
+	/* with a large slice the same session needs fewer rounds */
+	tr_machine_stats st;
+	tr_machine_stats_get(m, &st);
+	assert_int_equal(st.messages_sent, 3 * 5 + 1);
+	tr_machine_free(m);
+	tr_image_free(img);
+	mt_free_states();
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_step1_n_zero),
+		cmocka_unit_test(test_step2_all_done),
+		cmocka_unit_test(test_step3_ingress_before_unblock),
+		cmocka_unit_test(test_step3_topology_before_messages),
+		cmocka_unit_test(test_step4_timeout_before_unblock),
+		cmocka_unit_test(test_step5_senders_before_receivers),
+		cmocka_unit_test(test_step6_progress_contract),
+		cmocka_unit_test(test_step7_stuck),
+		cmocka_unit_test(test_step10_fault),
+		cmocka_unit_test(test_step11_all_done_same_round),
+		cmocka_unit_test(test_slice_one),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
