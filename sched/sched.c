@@ -248,10 +248,10 @@ splitmix64(uint64_t *x)
 	return z ^ (z >> 31);
 }
 
+/* i is pos[id]; pick passes it directly and saves a cache miss on pos. */
 static void
-dense_remove(tr_sched *s, uint32_t id)
+dense_remove_at(tr_sched *s, uint32_t i)
 {
-	uint32_t i = s->pos[id];
 	uint32_t last = s->dense[s->n[TR_SCHED_READY] - 1];
 	s->dense[i] = last;
 	s->pos[last] = i;
@@ -288,7 +288,7 @@ unready(tr_sched *s, uint32_t id)
 		bm_clear(s, id);
 		break;
 	case TR_POLICY_SEEDED:
-		dense_remove(s, id);
+		dense_remove_at(s, s->pos[id]);
 		break;
 	default:
 		list_unlink(s, &s->lv[level_of(s, id)], id);
@@ -685,7 +685,7 @@ tr_sched_pick_slow_(tr_sched *s)
 		/* Lemire's multiply-shift: unbiased enough, and no division */
 		uint32_t i = (uint32_t)(((r >> 32) * (uint64_t)s->n[TR_SCHED_READY]) >> 32);
 		id = s->dense[i];
-		dense_remove(s, id);
+		dense_remove_at(s, i);
 		break;
 	}
 	default:

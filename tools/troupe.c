@@ -691,8 +691,12 @@ fmt_secs(double s, char *buf, size_t size)
 		snprintf(buf, size, "%.1f us", s * 1e6);
 	else if (s < 1)
 		snprintf(buf, size, "%.1f ms", s * 1e3);
-	else
+	else if (s < 60)
 		snprintf(buf, size, "%.2f s", s);
+	else if (s < 3600)
+		snprintf(buf, size, "%dm%02ds", (int)(s / 60), (int)s % 60);
+	else
+		snprintf(buf, size, "%.1f h", s / 3600);
 }
 
 /* The progress display: in place with \r on a terminal, a plain line every
@@ -701,6 +705,7 @@ typedef struct progress {
 	bool tty;
 	double t0, last;
 	uint64_t total;
+	uint64_t expect_msgs; /* S times the workload formula; 0: unknown */
 	bool shown;
 } progress;
 
@@ -708,8 +713,15 @@ static void
 progress_show(progress *p, uint64_t done, uint64_t msgs, double now, bool final)
 {
 	double el = now - p->t0, rate = el > 0 ? (double)msgs / el : 0;
-	double eta = done > 0 ? el * (double)(p->total - done) / (double)done : 0;
+	double eta;
 	char r[32], e[32], t[32];
+
+	/* All sessions advance together, so they finish near the end: the ETA
+	 * follows messages when the formula is known, sessions otherwise. */
+	if (p->expect_msgs && msgs > 0 && msgs <= p->expect_msgs)
+		eta = el * (double)(p->expect_msgs - msgs) / (double)msgs;
+	else
+		eta = done > 0 ? el * (double)(p->total - done) / (double)done : 0;
 
 	if (!final && now - p->last < (p->tty ? 0.2 : 5.0))
 		return;
@@ -827,6 +839,7 @@ run_on_machine(const run_opts *o, const tr_image *img, tr_synth *syn,
 
 	pr.tty = isatty(STDERR_FILENO);
 	pr.total = o->sessions;
+	pr.expect_msgs = o->sessions * tr_workload_messages(syn->wl, o->rounds);
 	double t0 = now_s();
 	pr.t0 = pr.last = t0;
 	for (uint64_t i = 0; i < o->sessions; i++) {
@@ -959,7 +972,7 @@ run_on_runtime(const run_opts *o, const tr_image *img, tr_synth *syn,
 	unsigned nroles = tr_image_nroles(img);
 	size_t ssz = tr_synth_role_state_size(syn);
 	uint8_t *states = NULL;
-	void **ptrs = NULL;
+	void *ptrs[TR_SYNTH_MAX_ROLES];
 	tr_runtime_worker_stats ws[TR_RUNTIME_MAX_THREADS];
 	tr_runtime_stats st_rt;
 	rt_ctx c;
@@ -972,11 +985,10 @@ run_on_runtime(const run_opts *o, const tr_image *img, tr_synth *syn,
 	c.open_ns = calloc(lat->n, sizeof *c.open_ns);
 	c.lat_ns = calloc(lat->n, sizeof *c.lat_ns);
 	/* One zeroed array for every role state (zero is the synthetic
-	 * handler's initial state), and the pointer array the runtime reads
-	 * until each session completes. */
+	 * handler's initial state). The runtime copies the nroles pointers into
+	 * its session record at open, so one stack array serves every open. */
 	states = calloc(o->sessions * nroles, ssz);
-	ptrs = calloc(o->sessions * nroles, sizeof *ptrs);
-	if (!c.open_ns || !c.lat_ns || !states || !ptrs) {
+	if (!c.open_ns || !c.lat_ns || !states) {
 		snprintf(rr->why, sizeof rr->why, "out of memory for %" PRIu64
 		         " role states", o->sessions * nroles);
 		rc = EXIT_RUNFAIL;
@@ -1009,12 +1021,13 @@ run_on_runtime(const run_opts *o, const tr_image *img, tr_synth *syn,
 
 	pr.tty = isatty(STDERR_FILENO);
 	pr.total = o->sessions;
+	pr.expect_msgs = o->sessions * tr_workload_messages(syn->wl, o->rounds);
 	double t0 = now_s();
 	pr.t0 = pr.last = t0;
 	for (uint64_t i = 0; i < o->sessions; i++) {
 		tr_runtime_session_opts so;
 		tr_session_id id;
-		void **p = ptrs + i * nroles;
+		void **p = ptrs;
 
 		memset(&so, 0, sizeof so);
 		so.user = (void *)(uintptr_t)i;
@@ -1075,7 +1088,6 @@ run_on_runtime(const run_opts *o, const tr_image *img, tr_synth *syn,
 	}
 out:
 	tr_runtime_free(rt);
-	free(ptrs);
 	free(states);
 	free(c.open_ns);
 	free(c.lat_ns);

@@ -43,6 +43,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#if defined(__GNUC__)
+#define TR_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define TR_ALWAYS_INLINE inline
+#endif
+
 #if defined(__GNUC__) && !defined(TR_NO_COMPUTED_GOTO)
 #define TR_COMPUTED_GOTO 1
 #else
@@ -97,7 +103,7 @@ trace_push(tr_machine *m, const tr_event *ev)
 	(void)tr_vec_push(&m->trace, m->a, ev);
 }
 
-static inline void
+static TR_ALWAYS_INLINE void
 obs(tr_machine *m, uint32_t kind, tr_session_id sid, uint32_t role, uint32_t peer,
     uint32_t label, uint32_t aux, uint64_t value)
 {
@@ -151,7 +157,7 @@ replay_take(tr_machine *m, uint32_t kind, tr_session_id sid, uint32_t role,
 
 /* ---- handler calls (the effect boundary) ---- */
 
-static inline const tr_handler *
+static TR_ALWAYS_INLINE const tr_handler *
 sh(const tr_machine *m, const tr_session *s)
 {
 	return m->handlers[s->handler];
@@ -163,7 +169,7 @@ typedef struct call_ctx {
 	tr_coro *c;
 } call_ctx;
 
-static inline void
+static TR_ALWAYS_INLINE void
 effect_fill(tr_effect *e, tr_machine *m, tr_session *s, tr_coro *c, uint32_t peer,
             uint32_t label, uint32_t sort_kind)
 {
@@ -195,7 +201,7 @@ eff_send_slow(tr_machine *m, tr_session *s, tr_coro *c, const tr_effect *e, tr_v
 	return st;
 }
 
-static inline tr_status
+static TR_ALWAYS_INLINE tr_status
 eff_send(tr_machine *m, tr_session *s, tr_coro *c, uint32_t peer, uint32_t label,
          uint32_t kind, tr_value *out)
 {
@@ -236,7 +242,7 @@ eff_recv_slow(tr_machine *m, tr_session *s, tr_coro *c, const tr_effect *e, tr_v
 	return st;
 }
 
-static inline tr_status
+static TR_ALWAYS_INLINE tr_status
 eff_recv(tr_machine *m, tr_session *s, tr_coro *c, uint32_t peer, uint32_t label,
          uint32_t kind, uint64_t bits)
 {
@@ -318,7 +324,7 @@ pool_grow(tr_machine *m)
 	return true;
 }
 
-static inline uint32_t
+static TR_ALWAYS_INLINE uint32_t
 pool_get(tr_machine *m)
 {
 	if (TR_UNLIKELY(m->pool.free == TR_NIL) && !pool_grow(m))
@@ -329,7 +335,7 @@ pool_get(tr_machine *m)
 	return i;
 }
 
-static inline void
+static TR_ALWAYS_INLINE void
 pool_put(tr_machine *m, uint32_t i)
 {
 	m->pool.e[i].next = m->pool.free;
@@ -339,7 +345,7 @@ pool_put(tr_machine *m, uint32_t i)
 
 /* ---- wake lists ---- */
 
-static inline void
+static TR_ALWAYS_INLINE void
 wake(tr_machine *m, tr_coro *c, bool sender)
 {
 	if (c->wake_pending)
@@ -378,7 +384,7 @@ drain_wake_list(tr_machine *m, uint32_t *head, uint32_t *tail)
 
 /* ---- enqueue / dequeue ---- */
 
-static inline void
+static TR_ALWAYS_INLINE void
 edge_push(tr_machine *m, tr_edgebuf *e, uint32_t i)
 {
 	m->pool.e[i].next = TR_NIL;
@@ -391,7 +397,7 @@ edge_push(tr_machine *m, tr_edgebuf *e, uint32_t i)
 	m->st.in_flight++;
 }
 
-static inline uint32_t
+static TR_ALWAYS_INLINE uint32_t
 edge_pop(tr_machine *m, tr_edgebuf *e)
 {
 	uint32_t i = e->head;
@@ -610,6 +616,8 @@ handler_intern(tr_machine *m, const tr_handler *h, uint16_t *index)
 	m->handlers = hs;
 	*index = (uint16_t)m->nhandlers;
 	m->handlers[m->nhandlers++] = c;
+	if (c->on_topology)
+		m->ntopology++;
 	return TR_OK;
 }
 
@@ -1354,7 +1362,7 @@ enum { /* run_slice outcomes */
 	OUT_FAULT,
 };
 
-static inline void
+static TR_ALWAYS_INLINE void
 progress(tr_session *s, uint64_t tick)
 {
 	if (TR_UNLIKELY(s->ext != NULL))
@@ -1388,7 +1396,7 @@ full_edge(tr_machine *m, tr_session *s, tr_edgebuf *e, bool *drop, tr_fault_kind
 
 /* Put (lk, bits) on edge ei of s from coroutine c: local enqueue (waking a
  * waiting receiver) or a remote hand-off. Room/credit was checked. */
-static inline int
+static TR_ALWAYS_INLINE int
 put_message(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei,
             uint32_t lk, uint64_t bits, tr_fault_kind *fk)
 {
@@ -1419,7 +1427,7 @@ put_message(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei
 
 /* After a dequeue on edge ei: wake a sender waiting for room, or owe the
  * remote sender a credit. */
-static inline void
+static TR_ALWAYS_INLINE void
 took_message(tr_machine *m, tr_session *s, tr_edgebuf *e, uint32_t ei)
 {
 	if (TR_UNLIKELY(e->flags & TR_EDGE_REMOTE_RECV)) {
@@ -1438,7 +1446,7 @@ took_message(tr_machine *m, tr_session *s, tr_edgebuf *e, uint32_t ei)
 
 /* Room for one more message on e? 0 = yes; else an outcome (blocked with
  * c->block set, or fault). *drop when the message is to be dropped. */
-static inline int
+static TR_ALWAYS_INLINE int
 room(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, bool *drop,
      tr_fault_kind *fk)
 {
@@ -1793,13 +1801,14 @@ tr_machine_step_round(tr_machine *m, uint32_t n, tr_step_result *res, tr_fault *
 	}
 
 	/* 3. ingress: topology events, then messages from outside */
-	if (m->nhandlers)
+	if (m->ntopology || m->effect_mode == 2)
 		ingress_topology(m);
 	if (m->ing_len || m->effect_mode == 2)
 		ingress_messages(m);
 
 	/* 4. timeouts */
-	expire_timers(m, 0);
+	if (m->ntimers)
+		expire_timers(m, 0);
 
 	/* 5. unblock senders with room, then receivers with data */
 	if (m->wake_send_head != TR_NIL)
@@ -1808,7 +1817,8 @@ tr_machine_step_round(tr_machine *m, uint32_t n, tr_step_result *res, tr_fault *
 		drain_wake_list(m, &m->wake_recv_head, &m->wake_recv_tail);
 
 	/* 6. progress contracts */
-	expire_timers(m, 1);
+	if (m->ntimers)
+		expire_timers(m, 1);
 
 	if (m->replay_failed)
 		return m->last_error.status;
@@ -1860,7 +1870,8 @@ tr_machine_step_round(tr_machine *m, uint32_t n, tr_step_result *res, tr_fault *
 	}
 
 	/* 11. progress again; all done? */
-	expire_timers(m, 1);
+	if (m->ntimers)
+		expire_timers(m, 1);
 	if (m->replay_failed)
 		return m->last_error.status;
 	if (m->nlive == 0)

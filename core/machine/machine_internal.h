@@ -200,6 +200,7 @@ struct tr_machine {
 	tr_image_rt *images;
 	tr_handler **handlers; /* distinct handlers, copied */
 	uint32_t nhandlers;
+	uint32_t ntopology; /* handlers with on_topology */
 
 	/* timers: a wheel of lists through a pool of records */
 	tr_timer *timers;

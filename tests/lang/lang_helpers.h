@@ -42,6 +42,7 @@ role_index(const tr_protocol *p, const char *name)
 static inline char *
 slurp(const char *path, size_t *len)
 {
+	*len = 0;
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return NULL;
