@@ -81,8 +81,10 @@ size_params() {
 	latency) echo "1 100000 1" ;;
 	tiny) echo "100 10 $THREADS" ;;
 	*=*:*)
-		local sr="${1#*=}"
-		echo "${sr%%:*} ${sr#*:} $THREADS" ;;
+		# a custom size keeps its kind's rules: latency runs one thread
+		local sr="${1#*=}" t="$THREADS"
+		[ "${1%%=*}" = latency ] && t=1
+		echo "${sr%%:*} ${sr#*:} $t" ;;
 	*) return 1 ;;
 	esac
 }

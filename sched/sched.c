@@ -24,7 +24,10 @@
  *      level 1.
  *    - priority: one level per distinct priority value (created by add,
  *      reused once empty), kept in `order` by decreasing priority; pick =
- *      head of the highest level with a ready id.
+ *      head of the highest level with a ready id, found through a bitmap
+ *      over positions in `order` of the levels that have ready ids (the
+ *      round_robin bitmap of point 4), so that many distinct priorities
+ *      cost O(log64 levels) per pick; adding a level rebuilds it.
  *
  * 3. Aging (priority with aging = A > 0). While some ready id waits at a
  *    level below the highest ready level, count the picks that went to the
@@ -149,44 +152,7 @@ stamp_before(uint32_t a, uint32_t b)
 	return (int32_t)(a - b) < 0;
 }
 
-/* ---- FIFO levels (point 2) ---- */
-
-static void
-list_push(tr_sched *s, tr_sched_level *l, uint32_t id)
-{
-	s->link[id].next = TR_SCHED_NONE;
-	s->link[id].prev = l->tail;
-	if (l->tail == TR_SCHED_NONE)
-		l->head = id;
-	else
-		s->link[l->tail].next = id;
-	l->tail = id;
-	l->nready++;
-}
-
-static void
-list_unlink(tr_sched *s, tr_sched_level *l, uint32_t id)
-{
-	uint32_t nx = s->link[id].next, pv = s->link[id].prev;
-	if (pv == TR_SCHED_NONE)
-		l->head = nx;
-	else
-		s->link[pv].next = nx;
-	if (nx == TR_SCHED_NONE)
-		l->tail = pv;
-	else
-		s->link[nx].prev = pv;
-	l->nready--;
-}
-
-static void
-level_reset(tr_sched_level *l, uint32_t prio)
-{
-	l->head = l->tail = TR_SCHED_NONE;
-	l->nready = 0;
-	l->nreg = 0;
-	l->prio = prio;
-}
+static void *grow_copy(tr_sched *s, const void *old, size_t n_old, size_t n_new, size_t item);
 
 /* ---- hierarchical bitmap (point 4) ---- */
 
@@ -237,6 +203,84 @@ bm_next(const tr_sched *s, uint32_t k, uint64_t pos)
 	return (uint32_t)((w << 6) + (uint64_t)__builtin_ctzll(bits));
 }
 
+/* A zeroed bitmap hierarchy for nbits bits into bm/bmw/nbm, levels copied
+ * from nothing; the caller fills it. TR_E_NOMEM frees what it took. */
+static tr_status
+bm_alloc(tr_sched *s, uint64_t nbits, uint64_t **bm, uint32_t *bmw, uint32_t *nbm)
+{
+	uint64_t words = (nbits + 63) / 64;
+	*nbm = 0;
+	for (;;) {
+		bmw[*nbm] = (uint32_t)words;
+		bm[*nbm] = grow_copy(s, NULL, 0, words, sizeof(uint64_t));
+		if (!bm[*nbm])
+			goto fail;
+		(*nbm)++;
+		if (words == 1)
+			return TR_OK;
+		words = (words + 63) / 64;
+	}
+fail:
+	for (uint32_t k = 0; k < *nbm; k++)
+		s_free(s, bm[k], (size_t)bmw[k] * sizeof(uint64_t));
+	*nbm = 0;
+	return TR_E_NOMEM;
+}
+
+static void
+bm_free(tr_sched *s)
+{
+	for (uint32_t k = 0; k < s->nbm; k++)
+		s_free(s, s->bm[k], (size_t)s->bmw[k] * sizeof(uint64_t));
+	s->nbm = 0;
+}
+
+/* ---- FIFO levels (point 2) ---- */
+
+/* Priority keeps a bitmap over positions in `order` of the levels that
+ * have ready ids, so that pick finds the top in O(log64 levels). */
+static void
+list_push(tr_sched *s, uint32_t lvi, uint32_t id)
+{
+	tr_sched_level *l = &s->lv[lvi];
+	if (l->nready == 0 && s->lvpos)
+		bm_set(s, s->lvpos[lvi]);
+	s->link[id].next = TR_SCHED_NONE;
+	s->link[id].prev = l->tail;
+	if (l->tail == TR_SCHED_NONE)
+		l->head = id;
+	else
+		s->link[l->tail].next = id;
+	l->tail = id;
+	l->nready++;
+}
+
+static void
+list_unlink(tr_sched *s, uint32_t lvi, uint32_t id)
+{
+	tr_sched_level *l = &s->lv[lvi];
+	uint32_t nx = s->link[id].next, pv = s->link[id].prev;
+	if (pv == TR_SCHED_NONE)
+		l->head = nx;
+	else
+		s->link[pv].next = nx;
+	if (nx == TR_SCHED_NONE)
+		l->tail = pv;
+	else
+		s->link[nx].prev = pv;
+	if (--l->nready == 0 && s->lvpos)
+		bm_clear(s, s->lvpos[lvi]);
+}
+
+static void
+level_reset(tr_sched_level *l, uint32_t prio)
+{
+	l->head = l->tail = TR_SCHED_NONE;
+	l->nready = 0;
+	l->nreg = 0;
+	l->prio = prio;
+}
+
 /* ---- seeded (point 5) ---- */
 
 static uint64_t
@@ -274,7 +318,7 @@ enready(tr_sched *s, uint32_t id)
 	default:
 		if (s->stamp)
 			s->stamp[id] = s->clock++;
-		list_push(s, &s->lv[level_of(s, id)], id);
+		list_push(s, level_of(s, id), id);
 		break;
 	}
 }
@@ -291,7 +335,7 @@ unready(tr_sched *s, uint32_t id)
 		dense_remove_at(s, s->pos[id]);
 		break;
 	default:
-		list_unlink(s, &s->lv[level_of(s, id)], id);
+		list_unlink(s, level_of(s, id), id);
 		break;
 	}
 }
@@ -361,16 +405,8 @@ grow(tr_sched *s, uint32_t need)
 	if (seeded && !(pos = grow_copy(s, s->pos, s->cap, cap, sizeof *pos)))
 		goto fail;
 	if (rr) {
-		uint64_t words = ((uint64_t)cap + 63) / 64;
-		for (;;) {
-			bmw[nbm] = (uint32_t)words;
-			bm[nbm] = grow_copy(s, NULL, 0, words, sizeof(uint64_t));
-			if (!bm[nbm++])
-				goto fail;
-			if (words == 1)
-				break;
-			words = (words + 63) / 64;
-		}
+		if (bm_alloc(s, cap, bm, bmw, &nbm) != TR_OK)
+			goto fail;
 		if (s->nbm)
 			memcpy(bm[0], s->bm[0], (size_t)s->bmw[0] * sizeof(uint64_t));
 		/* rebuild the summaries from level 0 */
@@ -386,17 +422,19 @@ grow(tr_sched *s, uint32_t need)
 	s_free(s, s->stamp, (size_t)s->cap * sizeof *stamp);
 	s_free(s, s->dense, (size_t)s->cap * sizeof *dense);
 	s_free(s, s->pos, (size_t)s->cap * sizeof *pos);
-	for (uint32_t k = 0; k < s->nbm; k++)
-		s_free(s, s->bm[k], (size_t)s->bmw[k] * sizeof(uint64_t));
+	if (rr)
+		bm_free(s);
 	s->st = st;
 	s->link = link;
 	s->lvof = lvof;
 	s->stamp = stamp;
 	s->dense = dense;
 	s->pos = pos;
-	memcpy(s->bm, bm, sizeof bm);
-	memcpy(s->bmw, bmw, sizeof bmw);
-	s->nbm = nbm;
+	if (rr) {
+		memcpy(s->bm, bm, sizeof bm);
+		memcpy(s->bmw, bmw, sizeof bmw);
+		s->nbm = nbm;
+	}
 	s->cap = cap;
 	return TR_OK;
 
@@ -434,6 +472,20 @@ order_insert(tr_sched *s, uint32_t at, uint16_t lvi)
 	s->order[at] = lvi;
 }
 
+/* Positions in `order` changed (a level was added): rebuild lvpos and the
+ * bitmap of levels with ready ids. Only add gets here. */
+static void
+order_reindex(tr_sched *s)
+{
+	for (uint32_t k = 0; k < s->nbm; k++)
+		memset(s->bm[k], 0, (size_t)s->bmw[k] * sizeof(uint64_t));
+	for (uint32_t i = 0; i < s->nlv; i++) {
+		s->lvpos[s->order[i]] = (uint16_t)i;
+		if (s->lv[s->order[i]].nready)
+			bm_set(s, i);
+	}
+}
+
 /* The level for priority value prio, created (or an empty one reused) when
  * none has it. */
 static tr_status
@@ -448,27 +500,40 @@ priority_level(tr_sched *s, uint32_t prio, uint32_t *out)
 		uint32_t nc = s->lvcap ? s->lvcap * 2 : 8;
 		if (nc > TR_SCHED_MAX_LEVELS_)
 			nc = TR_SCHED_MAX_LEVELS_;
+		uint64_t *bm[TR_SCHED_BM_LEVELS_] = {0};
+		uint32_t bmw[TR_SCHED_BM_LEVELS_] = {0}, nbm = 0;
 		tr_sched_level *lv = grow_copy(s, s->lv, s->nlv, nc, sizeof *lv);
-		uint16_t *order = lv ? grow_copy(s, s->order, s->nlv, nc, sizeof *order) : NULL;
-		if (!order) {
+		uint16_t *order = grow_copy(s, s->order, s->nlv, nc, sizeof *order);
+		uint16_t *lvpos = grow_copy(s, NULL, 0, nc, sizeof *lvpos);
+		if (!lv || !order || !lvpos || bm_alloc(s, nc, bm, bmw, &nbm) != TR_OK) {
 			s_free(s, lv, nc * sizeof *lv);
+			s_free(s, order, nc * sizeof *order);
+			s_free(s, lvpos, nc * sizeof *lvpos);
 			return TR_E_NOMEM;
 		}
 		s_free(s, s->lv, s->lvcap * sizeof *lv);
 		s_free(s, s->order, s->lvcap * sizeof *order);
+		s_free(s, s->lvpos, s->lvcap * sizeof *lvpos);
+		bm_free(s);
 		s->lv = lv;
 		s->order = order;
+		s->lvpos = lvpos;
+		memcpy(s->bm, bm, sizeof bm);
+		memcpy(s->bmw, bmw, sizeof bmw);
+		s->nbm = nbm;
 		s->lvcap = nc;
+		order_reindex(s);
 	}
 	if (s->nlv < s->lvcap) {
 		uint16_t lvi = (uint16_t)s->nlv;
 		level_reset(&s->lv[lvi], prio);
 		order_insert(s, at, lvi);
 		s->nlv++;
+		order_reindex(s);
 		*out = lvi;
 		return TR_OK;
 	}
-	/* All 65535 level slots taken: reuse one no id is registered at. */
+	/* All level slots taken: reuse one no id is registered at. */
 	for (uint32_t i = 0; i < s->nlv; i++) {
 		uint16_t lvi = s->order[i];
 		if (s->lv[lvi].nreg)
@@ -478,6 +543,7 @@ priority_level(tr_sched *s, uint32_t prio, uint32_t *out)
 		level_reset(&s->lv[lvi], prio);
 		order_insert(s, order_find(s, prio), lvi);
 		s->nlv++;
+		order_reindex(s);
 		*out = lvi;
 		return TR_OK;
 	}
@@ -530,15 +596,15 @@ tr_sched_destroy(tr_sched *s)
 	s_free(s, s->stamp, (size_t)s->cap * sizeof *s->stamp);
 	s_free(s, s->dense, (size_t)s->cap * sizeof *s->dense);
 	s_free(s, s->pos, (size_t)s->cap * sizeof *s->pos);
-	for (uint32_t k = 0; k < s->nbm; k++)
-		s_free(s, s->bm[k], (size_t)s->bmw[k] * sizeof(uint64_t));
+	bm_free(s);
+	s_free(s, s->lvpos, s->lvcap * sizeof *s->lvpos);
 	s_free(s, s->lv, s->lvcap * sizeof *s->lv);
 	s_free(s, s->order, s->lvcap * sizeof *s->order);
 	memset(s, 0, sizeof *s);
 }
 
-/* TR_E_INVALID also when priority needs a 65,536th distinct level while
- * every level has ids registered. A failed add leaves s as it was (it may
+/* TR_E_INVALID also when priority needs a 4,097th distinct level while
+ * every level has ids registered (TR_SCHED_MAX_LEVELS_). A failed add leaves s as it was (it may
  * have grown its storage). */
 tr_status
 tr_sched_add(tr_sched *s, uint32_t id, uint32_t priority, bool token)
@@ -628,9 +694,10 @@ static uint32_t
 oldest_below(const tr_sched *s, uint32_t top)
 {
 	uint32_t best = TR_SCHED_NONE;
-	for (uint32_t i = top + 1; i < s->nlv; i++) {
+	for (uint32_t i = bm_next(s, 0, (uint64_t)top + 1); i != TR_SCHED_NONE;
+	     i = bm_next(s, 0, (uint64_t)i + 1)) {
 		const tr_sched_level *l = &s->lv[s->order[i]];
-		if (l->nready && (best == TR_SCHED_NONE || stamp_before(s->stamp[l->head], s->stamp[best])))
+		if (best == TR_SCHED_NONE || stamp_before(s->stamp[l->head], s->stamp[best]))
 			best = l->head;
 	}
 	return best;
@@ -640,12 +707,18 @@ static uint32_t
 pick_lists(tr_sched *s)
 {
 	uint32_t top = 0;
-	while (top < s->nlv && s->lv[s->order[top]].nready == 0)
-		top++;
-	if (top == s->nlv)
-		return TR_SCHED_NONE;
-	tr_sched_level *l = &s->lv[s->order[top]];
-	uint32_t id = l->head;
+	if (s->lvpos) {
+		top = bm_next(s, 0, 0);
+		if (top == TR_SCHED_NONE)
+			return TR_SCHED_NONE;
+	} else {
+		while (top < s->nlv && s->lv[s->order[top]].nready == 0)
+			top++;
+		if (top == s->nlv)
+			return TR_SCHED_NONE;
+	}
+	uint32_t lvi = s->order[top];
+	uint32_t id = s->lv[lvi].head;
 	if (s->aging) {
 		uint32_t old = oldest_below(s, top);
 		if (old == TR_SCHED_NONE) {
@@ -653,12 +726,12 @@ pick_lists(tr_sched *s)
 		} else if (s->overtakes >= s->aging) {
 			s->overtakes = 0;
 			id = old;
-			l = &s->lv[s->lvof[id]];
+			lvi = s->lvof[id];
 		} else {
 			s->overtakes++;
 		}
 	}
-	list_unlink(s, l, id);
+	list_unlink(s, lvi, id);
 	return id;
 }
 
@@ -756,6 +829,8 @@ tr_sched_bytes(const tr_sched *s)
 	for (uint32_t k = 0; k < s->nbm; k++)
 		b += (size_t)s->bmw[k] * sizeof(uint64_t);
 	b += (size_t)s->lvcap * (sizeof(tr_sched_level) + sizeof(uint16_t));
+	if (s->lvpos)
+		b += (size_t)s->lvcap * sizeof(uint16_t);
 	return b;
 }
 

@@ -34,8 +34,10 @@
 #define TR_SCHED_TOKEN_ 0x08u
 /* 64^6 = 2^36 bits covers every uint32 id. */
 #define TR_SCHED_BM_LEVELS_ 6
-/* Level indices are uint16 per id. */
-#define TR_SCHED_MAX_LEVELS_ 65535u
+/* Distinct priority values registered at once. Adding a level re-indexes
+ * all levels (O(levels)), so the bound keeps adds cheap; real protocols use
+ * a handful. Level indices fit the uint16 per id. */
+#define TR_SCHED_MAX_LEVELS_ 4096u
 
 typedef struct tr_sched_link {
 	uint32_t next, prev; /* TR_SCHED_NONE at the ends */
@@ -63,12 +65,14 @@ struct tr_sched {
 	uint16_t *lvof;   /* priority only: id -> level */
 	uint32_t *stamp;  /* priority with aging: id -> ready order */
 	uint16_t *order;  /* level indices by decreasing priority */
+	uint16_t *lvpos;  /* priority only: level -> position in order */
 	uint32_t nlv, lvcap;
 	uint32_t clock;     /* next ready stamp */
 	uint32_t aging;     /* 0: strict priority */
 	uint32_t overtakes; /* picks from the top since a lower one waited */
 
-	/* round_robin */
+	/* round_robin: ready ids; priority: positions in order of levels with
+	 * ready ids */
 	uint64_t *bm[TR_SCHED_BM_LEVELS_];
 	uint32_t bmw[TR_SCHED_BM_LEVELS_]; /* words per level */
 	uint32_t nbm;

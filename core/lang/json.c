@@ -501,6 +501,11 @@ typedef struct jframe {
 } jframe;
 
 #define JF_START UINT32_MAX
+/* The origin's shape nests every message one level deeper and indents it:
+ * output grows with the square of the depth, and shared nodes print once
+ * per path. Bound both; beyond them printing stops with TR_E_LIMIT. */
+#define JSON_PRINT_MAX_DEPTH 1024
+#define JSON_PRINT_MAX_NODES (1u << 20)
 
 tr_status
 tr_json_print_local(const tr_protocol *p, uint32_t node, FILE *f)
@@ -511,12 +516,17 @@ tr_json_print_local(const tr_protocol *p, uint32_t node, FILE *f)
 	if (!tr_vec_push(&st, p->a, &top))
 		return TR_E_NOMEM;
 	tr_status rc = TR_OK;
+	uint32_t printed = 0;
 	while (st.len) {
 		jframe *fr = &TR_VEC_AT(&st, jframe, st.len - 1);
 		const tr_lnode *n = tr_lnode_at(&p->local, fr->node);
 		uint32_t ind = fr->ind;
 		jframe child = {TR_LNONE, 0, JF_START};
 		if (fr->i == JF_START) {
+			if (++printed > JSON_PRINT_MAX_NODES || st.len > JSON_PRINT_MAX_DEPTH) {
+				rc = TR_E_LIMIT;
+				break;
+			}
 			fputs("{\n", f);
 			pad(f, ind + 2);
 			switch (n->kind) {

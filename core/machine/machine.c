@@ -169,25 +169,24 @@ typedef struct call_ctx {
 	tr_coro *c;
 } call_ctx;
 
+/* The effect record of a slice: what does not change between the handler
+ * calls of one slice is filled once (effect_begin); each call sets peer,
+ * label and kind. */
 static TR_ALWAYS_INLINE void
-effect_fill(tr_effect *e, tr_machine *m, tr_session *s, tr_coro *c, uint32_t peer,
-            uint32_t label, uint32_t sort_kind)
+effect_begin(tr_effect *e, tr_machine *m, tr_session *s, tr_coro *c)
 {
 	e->session = s->id;
 	e->role = c->role;
-	e->peer = peer;
-	e->label = label;
-	e->sort_kind = sort_kind;
 	e->tick = m->tick;
 	e->role_state = c->role_state;
 	e->image = s->rt->img;
 }
 
 static tr_status
-eff_send_slow(tr_machine *m, tr_session *s, tr_coro *c, const tr_effect *e, tr_value *out)
+eff_send_slow(tr_machine *m, tr_session *s, tr_effect *e, tr_value *out)
 {
 	if (m->effect_mode == 2) {
-		const tr_event *ev = replay_take(m, TR_EV_EFF_SEND, s->id, c->role, e->peer, e->label);
+		const tr_event *ev = replay_take(m, TR_EV_EFF_SEND, s->id, e->role, e->peer, e->label);
 		if (!ev)
 			return TR_E_REPLAY_MISMATCH;
 		out->kind = ev->aux;
@@ -195,33 +194,34 @@ eff_send_slow(tr_machine *m, tr_session *s, tr_coro *c, const tr_effect *e, tr_v
 		return (tr_status)ev->status;
 	}
 	tr_status st = sh(m, s)->on_send ? sh(m, s)->on_send(sh(m, s)->ctx, e, out) : TR_E_HANDLER;
-	tr_event ev = {m->tick, s->id, TR_EV_EFF_SEND, c->role, e->peer, e->label, out->kind,
+	tr_event ev = {m->tick, s->id, TR_EV_EFF_SEND, e->role, e->peer, e->label, out->kind,
 	               (uint32_t)st, out->bits};
 	effect_push(m, &ev);
 	return st;
 }
 
 static TR_ALWAYS_INLINE tr_status
-eff_send(tr_machine *m, tr_session *s, tr_coro *c, uint32_t peer, uint32_t label,
-         uint32_t kind, tr_value *out)
+eff_send(tr_machine *m, tr_session *s, const tr_handler *h, tr_effect *e, uint32_t peer,
+         uint32_t label, uint32_t kind, tr_value *out)
 {
-	tr_effect e;
-	effect_fill(&e, m, s, c, peer, label, kind);
+	e->peer = peer;
+	e->label = label;
+	e->sort_kind = kind;
 	out->kind = TR_VAL_UNIT;
 	out->bits = 0;
 	if (TR_LIKELY(!m->effect_mode)) {
-		if (TR_UNLIKELY(!sh(m, s)->on_send))
+		if (TR_UNLIKELY(!h->on_send))
 			return TR_E_HANDLER;
-		return sh(m, s)->on_send(sh(m, s)->ctx, &e, out);
+		return h->on_send(h->ctx, e, out);
 	}
-	return eff_send_slow(m, s, c, &e, out);
+	return eff_send_slow(m, s, e, out);
 }
 
 static tr_status
-eff_recv_slow(tr_machine *m, tr_session *s, tr_coro *c, const tr_effect *e, tr_value v)
+eff_recv_slow(tr_machine *m, tr_session *s, tr_effect *e, tr_value v)
 {
 	if (m->effect_mode == 2) {
-		const tr_event *ev = replay_take(m, TR_EV_EFF_RECV, s->id, c->role, e->peer, e->label);
+		const tr_event *ev = replay_take(m, TR_EV_EFF_RECV, s->id, e->role, e->peer, e->label);
 		if (!ev)
 			return TR_E_REPLAY_MISMATCH;
 		if (ev->value != v.bits || ev->aux != v.kind) {
@@ -236,46 +236,42 @@ eff_recv_slow(tr_machine *m, tr_session *s, tr_coro *c, const tr_effect *e, tr_v
 		return (tr_status)ev->status;
 	}
 	tr_status st = sh(m, s)->on_recv ? sh(m, s)->on_recv(sh(m, s)->ctx, e, v) : TR_OK;
-	tr_event ev = {m->tick, s->id, TR_EV_EFF_RECV, c->role, e->peer, e->label, v.kind,
+	tr_event ev = {m->tick, s->id, TR_EV_EFF_RECV, e->role, e->peer, e->label, v.kind,
 	               (uint32_t)st, v.bits};
 	effect_push(m, &ev);
 	return st;
 }
 
 static TR_ALWAYS_INLINE tr_status
-eff_recv(tr_machine *m, tr_session *s, tr_coro *c, uint32_t peer, uint32_t label,
-         uint32_t kind, uint64_t bits)
+eff_recv(tr_machine *m, tr_session *s, const tr_handler *h, tr_effect *e, uint32_t peer,
+         uint32_t label, uint32_t kind, uint64_t bits)
 {
 	tr_value v = {kind, bits};
-	if (TR_LIKELY(!m->effect_mode)) {
-		if (!sh(m, s)->on_recv)
-			return TR_OK;
-		tr_effect e;
-		effect_fill(&e, m, s, c, peer, label, kind);
-		return sh(m, s)->on_recv(sh(m, s)->ctx, &e, v);
-	}
-	tr_effect e;
-	effect_fill(&e, m, s, c, peer, label, kind);
-	return eff_recv_slow(m, s, c, &e, v);
+	e->peer = peer;
+	e->label = label;
+	e->sort_kind = kind;
+	if (TR_LIKELY(!m->effect_mode))
+		return h->on_recv ? h->on_recv(h->ctx, e, v) : TR_OK;
+	return eff_recv_slow(m, s, e, v);
 }
 
 static tr_status
-eff_choose(tr_machine *m, tr_session *s, tr_coro *c, uint32_t peer, const uint32_t *labels,
-           uint32_t n, uint32_t *pick)
+eff_choose(tr_machine *m, tr_session *s, const tr_handler *h, tr_effect *e, uint32_t peer,
+           const uint32_t *labels, uint32_t n, uint32_t *pick)
 {
-	tr_effect e;
-	effect_fill(&e, m, s, c, peer, TR_NIL, TR_VAL_UNIT);
+	e->peer = peer;
+	e->label = TR_NIL;
+	e->sort_kind = TR_VAL_UNIT;
 	if (m->effect_mode == 2) {
-		const tr_event *ev = replay_take(m, TR_EV_EFF_CHOOSE, s->id, c->role, peer, TR_NIL);
+		const tr_event *ev = replay_take(m, TR_EV_EFF_CHOOSE, s->id, e->role, peer, TR_NIL);
 		if (!ev)
 			return TR_E_REPLAY_MISMATCH;
 		*pick = (uint32_t)ev->value;
 		return (tr_status)ev->status;
 	}
-	tr_status st = sh(m, s)->on_choose ? sh(m, s)->on_choose(sh(m, s)->ctx, &e, labels, n, pick)
-	                               : TR_E_HANDLER;
+	tr_status st = h->on_choose ? h->on_choose(h->ctx, e, labels, n, pick) : TR_E_HANDLER;
 	if (m->effect_mode == 1) {
-		tr_event ev = {m->tick, s->id, TR_EV_EFF_CHOOSE, c->role, peer, TR_NIL,
+		tr_event ev = {m->tick, s->id, TR_EV_EFF_CHOOSE, e->role, peer, TR_NIL,
 		               st == TR_OK && *pick < n ? labels[*pick] : TR_NIL, (uint32_t)st, *pick};
 		effect_push(m, &ev);
 	}
@@ -283,20 +279,18 @@ eff_choose(tr_machine *m, tr_session *s, tr_coro *c, uint32_t peer, const uint32
 }
 
 static tr_status
-eff_invoke(tr_machine *m, tr_session *s, tr_coro *c, uint32_t sym)
+eff_invoke(tr_machine *m, tr_session *s, const tr_handler *h, tr_effect *e, uint32_t sym)
 {
+	e->peer = TR_NIL;
+	e->label = sym;
+	e->sort_kind = TR_VAL_UNIT;
 	if (m->effect_mode == 2) {
-		const tr_event *ev = replay_take(m, TR_EV_EFF_INVOKE, s->id, c->role, TR_NIL, sym);
+		const tr_event *ev = replay_take(m, TR_EV_EFF_INVOKE, s->id, e->role, TR_NIL, sym);
 		return ev ? (tr_status)ev->status : TR_E_REPLAY_MISMATCH;
 	}
-	tr_status st = TR_OK;
-	if (sh(m, s)->on_invoke) {
-		tr_effect e;
-		effect_fill(&e, m, s, c, TR_NIL, sym, TR_VAL_UNIT);
-		st = sh(m, s)->on_invoke(sh(m, s)->ctx, &e, sym);
-	}
+	tr_status st = h->on_invoke ? h->on_invoke(h->ctx, e, sym) : TR_OK;
 	if (m->effect_mode == 1) {
-		tr_event ev = {m->tick, s->id, TR_EV_EFF_INVOKE, c->role, TR_NIL, sym, 0, (uint32_t)st, 0};
+		tr_event ev = {m->tick, s->id, TR_EV_EFF_INVOKE, e->role, TR_NIL, sym, 0, (uint32_t)st, 0};
 		effect_push(m, &ev);
 	}
 	return st;
@@ -394,7 +388,6 @@ edge_push(tr_machine *m, tr_edgebuf *e, uint32_t i)
 		m->pool.e[e->tail].next = i;
 	e->tail = i;
 	e->count++;
-	m->st.in_flight++;
 }
 
 static TR_ALWAYS_INLINE uint32_t
@@ -405,7 +398,6 @@ edge_pop(tr_machine *m, tr_edgebuf *e)
 	if (e->head == TR_NIL)
 		e->tail = TR_NIL;
 	e->count--;
-	m->st.in_flight--;
 	return i;
 }
 
@@ -1481,7 +1473,11 @@ run_slice(tr_machine *m, tr_coro *c, tr_fault_kind *fk)
 	uint64_t *regs = (uint64_t *)((char *)s + rt->regs_off) + rt->reg_base[c->role];
 	uint32_t pc = c->pc;
 	uint32_t budget = m->cfg.slice;
+	const tr_handler *h = sh(m, s);
+	tr_effect eff;
 	int out;
+
+	effect_begin(&eff, m, s, c);
 
 #if TR_COMPUTED_GOTO
 	static const void *const labels[TR_OP_COUNT_] = {
@@ -1542,7 +1538,7 @@ dispatch:
 		uint64_t bits = 0;
 		if (kind != TR_VAL_UNIT) {
 			tr_value v;
-			tr_status st = eff_send(m, s, c, peer, insn->a, kind, &v);
+			tr_status st = eff_send(m, s, h, &eff, peer, insn->a, kind, &v);
 			if (TR_UNLIKELY(st != TR_OK || v.kind != kind)) {
 				*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH
 				      : st ? TR_FAULT_INVOKE : TR_FAULT_TYPE_VIOLATION;
@@ -1599,7 +1595,7 @@ dispatch:
 		obs(m, TR_EV_RECEIVED, s->id, c->role, peer, insn->a, kind, en.bits);
 		if (kind != TR_VAL_UNIT) {
 			regs[insn->reg] = en.bits;
-			tr_status st = eff_recv(m, s, c, peer, insn->a, kind, en.bits);
+			tr_status st = eff_recv(m, s, h, &eff, peer, insn->a, kind, en.bits);
 			if (TR_UNLIKELY(st)) {
 				*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH : TR_FAULT_INVOKE;
 				out = OUT_FAULT;
@@ -1625,7 +1621,7 @@ dispatch:
 		const tr_table *tb = &img->tables[insn->a];
 		uint32_t peer = img->edges[ei].to;
 		uint32_t pick = 0;
-		tr_status st = eff_choose(m, s, c, peer, rt->table_labels[insn->a], tb->n, &pick);
+		tr_status st = eff_choose(m, s, h, &eff, peer, rt->table_labels[insn->a], tb->n, &pick);
 		if (TR_UNLIKELY(st || pick >= tb->n)) {
 			*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH : TR_FAULT_INVOKE;
 			out = OUT_FAULT;
@@ -1636,7 +1632,7 @@ dispatch:
 		uint64_t bits = 0;
 		if (kind != TR_VAL_UNIT) {
 			tr_value v;
-			st = eff_send(m, s, c, peer, te->label, kind, &v);
+			st = eff_send(m, s, h, &eff, peer, te->label, kind, &v);
 			if (TR_UNLIKELY(st != TR_OK || v.kind != kind)) {
 				*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH
 				      : st ? TR_FAULT_INVOKE : TR_FAULT_TYPE_VIOLATION;
@@ -1703,7 +1699,7 @@ dispatch:
 		obs(m, TR_EV_CHOSE, s->id, c->role, peer, label, kind, en.bits);
 		if (kind != TR_VAL_UNIT) {
 			regs[insn->reg] = en.bits;
-			tr_status st = eff_recv(m, s, c, peer, label, kind, en.bits);
+			tr_status st = eff_recv(m, s, h, &eff, peer, label, kind, en.bits);
 			if (TR_UNLIKELY(st)) {
 				*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH : TR_FAULT_INVOKE;
 				out = OUT_FAULT;
@@ -1717,7 +1713,7 @@ dispatch:
 	/* INVOKE sym: a host step; an error faults INVOKE. */
 	TARGET(INVOKE)
 	{
-		tr_status st = eff_invoke(m, s, c, insn->a);
+		tr_status st = eff_invoke(m, s, h, &eff, insn->a);
 		if (TR_UNLIKELY(st)) {
 			*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH : TR_FAULT_INVOKE;
 			out = OUT_FAULT;
@@ -1987,6 +1983,7 @@ tr_machine_stats_get(const tr_machine *m, tr_machine_stats *out)
 	out->coroutines_ready = tr_sched_nready(&m->sched);
 	out->coroutines_live = m->nlive;
 	out->pool_entries = m->pool.cap;
+	out->in_flight = m->pool.used;
 	out->bytes = m->st.bytes + (size_t)m->pool.cap * sizeof(tr_entry) +
 	             (size_t)m->table_cap * sizeof(tr_session *) + tr_sched_bytes(&m->sched) +
 	             m->trace.cap * sizeof(tr_event) + m->effects.cap * sizeof(tr_event);

@@ -72,7 +72,10 @@ TR_API tr_status tr_protocol_print_local(const tr_protocol *p, unsigned role,
 
 /* Print role's local type in the origin's local JSON shape ("kind":
  * "send"|"recv"|"rec"|"var"|"end", "partner", "branches"), pretty-printed
- * with two-space indent as the origin's golden files are. */
+ * with two-space indent as the origin's golden files are. TR_E_LIMIT (output
+ * left partial) when the type is nested deeper than 1024 levels or expands
+ * to more than 2^20 nodes: that shape's size grows with the square of the
+ * depth. */
 TR_API tr_status tr_protocol_print_local_json(const tr_protocol *p, unsigned role,
                                               FILE *f);
 

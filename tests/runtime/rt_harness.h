@@ -18,7 +18,7 @@ typedef struct rt_done {
 	_Atomic uint64_t done, ok, cancelled, faulted, wrong_count, messages;
 } rt_done;
 
-static void
+static inline void
 rt_done_cb(void *ctx, const tr_runtime_summary *s)
 {
 	rt_done *d = ctx;
@@ -34,7 +34,7 @@ rt_done_cb(void *ctx, const tr_runtime_summary *s)
 	atomic_fetch_add_explicit(&d->done, 1, memory_order_relaxed);
 }
 
-static double
+static inline double
 rt_now(void)
 {
 	struct timespec ts;
@@ -58,7 +58,7 @@ typedef struct rt_run {
 } rt_run;
 
 /* Open every session, drain, free. wl must be initialised. */
-static void
+static inline void
 rt_run_workload(rt_wl *wl, rt_run *r)
 {
 	tr_runtime_config cfg;

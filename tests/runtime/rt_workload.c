@@ -132,7 +132,7 @@ wl_on_send(void *ctx, const tr_effect *e, tr_value *out)
 
 	if (rs == NULL)
 		return fail(w, __LINE__);
-	if (e->session == atomic_load_explicit(&w->fail_session, memory_order_relaxed)) {
+	if (rs->fail || e->session == atomic_load_explicit(&w->fail_session, memory_order_relaxed)) {
 		atomic_fetch_add_explicit(&w->injected_failures, 1, memory_order_relaxed);
 		return TR_E_HANDLER;
 	}

@@ -23,6 +23,7 @@ typedef struct rt_wl_role {
 	int64_t chosen; /* choices made */
 	int64_t last;   /* last payload received */
 	int64_t nrecv[16];
+	int fail;       /* on_send fails (tests of fault propagation) */
 } rt_wl_role;
 
 typedef struct rt_wl {

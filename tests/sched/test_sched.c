@@ -210,6 +210,34 @@ test_priority_aging_order(void **state)
 	tr_sched_destroy(&s);
 }
 
+/* Up to TR_SCHED_MAX_LEVELS_ distinct priorities at once; a level no id
+ * uses any more is reused; one more is TR_E_INVALID. */
+static void
+test_priority_many_levels(void **state)
+{
+	(void)state;
+	tr_sched s;
+	const uint32_t L = TR_SCHED_MAX_LEVELS_;
+	assert_int_equal(tr_sched_init(&s, TR_POLICY_PRIORITY, 0, 0, NULL), TR_OK);
+	for (uint32_t i = 0; i < L; i++)
+		assert_int_equal(tr_sched_add(&s, i, i * 3, false), TR_OK);
+	assert_int_equal(tr_sched_add(&s, L, 1, false), TR_E_INVALID);
+	assert_int_equal(tr_sched_state_of(&s, L), TR_SCHED_FREE);
+	assert_int_equal(tr_sched_add(&s, L, 3, false), TR_OK); /* an existing level */
+	tr_sched_remove(&s, 10);                                /* frees level 30 */
+	assert_int_equal(tr_sched_add(&s, L + 1, 1, false), TR_OK);
+	assert_int_equal(tr_sched_add(&s, L + 2, 2, false), TR_E_INVALID);
+	for (uint32_t i = 0; i < L + 2; i++)
+		if (i != 10)
+			tr_sched_ready(&s, i);
+	/* highest priority first; equal priorities (1 and L both 3) in FIFO */
+	EXPECT(&s, L - 1, L - 2);
+	for (uint32_t k = 0; k < L - 5; k++) /* ids L-3 .. 2 but 10 */
+		assert_int_not_equal(tr_sched_pick(&s), NONE);
+	EXPECT(&s, 1, L, L + 1, 0, NONE);
+	tr_sched_destroy(&s);
+}
+
 static void
 test_progress_aware_order(void **state)
 {
@@ -317,7 +345,7 @@ ref_pick(ref *r)
 }
 
 static void
-model_run(tr_policy policy, uint32_t aging, uint64_t seed)
+model_run(tr_policy policy, uint32_t aging, uint64_t seed, uint32_t nprio)
 {
 	enum { N = 200, OPS = 200000 };
 	tr_sched s;
@@ -355,7 +383,7 @@ model_run(tr_policy policy, uint32_t aging, uint64_t seed)
 			r.state[id] = TR_SCHED_FREE;
 			tr_sched_remove(&s, id);
 		} else {
-			uint32_t prio = (uint32_t)(x >> 20) % 4;
+			uint32_t prio = (uint32_t)(x >> 20) % nprio * 7919u;
 			bool tok = (x >> 30) & 1;
 			tr_status want = st == TR_SCHED_FREE ? TR_OK : TR_E_INVALID;
 			assert_int_equal(tr_sched_add(&s, id, prio, tok), want);
@@ -390,12 +418,15 @@ test_against_model(void **state)
 {
 	(void)state;
 	for (uint64_t seed = 1; seed <= 3; seed++) {
-		model_run(TR_POLICY_COOPERATIVE, 0, seed);
-		model_run(TR_POLICY_ROUND_ROBIN, 0, seed);
-		model_run(TR_POLICY_PRIORITY, 0, seed);
-		model_run(TR_POLICY_PRIORITY, 1, seed);
-		model_run(TR_POLICY_PRIORITY, 3, seed);
-		model_run(TR_POLICY_PROGRESS_AWARE, 0, seed);
+		model_run(TR_POLICY_COOPERATIVE, 0, seed, 4);
+		model_run(TR_POLICY_ROUND_ROBIN, 0, seed, 4);
+		model_run(TR_POLICY_PRIORITY, 0, seed, 4);
+		model_run(TR_POLICY_PRIORITY, 1, seed, 4);
+		model_run(TR_POLICY_PRIORITY, 3, seed, 4);
+		/* many levels: more than one bitmap word of positions */
+		model_run(TR_POLICY_PRIORITY, 0, seed, 150);
+		model_run(TR_POLICY_PRIORITY, 2, seed, 150);
+		model_run(TR_POLICY_PROGRESS_AWARE, 0, seed, 4);
 	}
 }
 
@@ -764,6 +795,7 @@ main(void)
 		cmocka_unit_test(test_round_robin_order),
 		cmocka_unit_test(test_priority_order),
 		cmocka_unit_test(test_priority_aging_order),
+		cmocka_unit_test(test_priority_many_levels),
 		cmocka_unit_test(test_progress_aware_order),
 		cmocka_unit_test(test_against_model),
 		cmocka_unit_test(test_seeded_determinism),

@@ -1,0 +1,428 @@
+/* tests/runtime/test_runtime.c: the runtime's API and life cycle: argument
+ * checks, host roles (post / on_host_message), cancel, fault propagation
+ * across workers (runtime.c S3), idle CPU and wake-up (issue 5, done-when
+ * 4; rt_sync.h W1-W5) and stop under load (done-when 5).
+ * Argument 1: idle seconds (default 5). Argument 2: live sessions for the
+ * stop test (default 100000). */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "rt_harness.h"
+
+static unsigned g_idle_s = 5;
+static uint64_t g_stop_sessions = 100000;
+
+static rt_wl g_pp, g_ring;
+
+static int
+setup(void **state)
+{
+	(void)state;
+	tr_error err;
+	if (rt_wl_init(&g_pp, TR_EXAMPLES, RT_WL_PINGPONG, &err) != TR_OK)
+		return -1;
+	if (rt_wl_init(&g_ring, TR_EXAMPLES, RT_WL_RING, &err) != TR_OK)
+		return -1;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	rt_wl_fini(&g_pp);
+	rt_wl_fini(&g_ring);
+	return 0;
+}
+
+static void
+test_create_invalid(void **state)
+{
+	(void)state;
+	tr_runtime_config c;
+	tr_runtime *rt = (tr_runtime *)1;
+
+	assert_int_equal(tr_runtime_create(NULL, NULL), TR_E_INVALID);
+	tr_runtime_config_default(&c);
+	c.threads = 0;
+	assert_int_equal(tr_runtime_create(&c, &rt), TR_E_INVALID);
+	assert_null(rt);
+	tr_runtime_config_default(&c);
+	c.threads = TR_RUNTIME_MAX_THREADS + 1;
+	assert_int_equal(tr_runtime_create(&c, &rt), TR_E_INVALID);
+	tr_runtime_config_default(&c);
+	c.buffer_capacity = 0;
+	assert_int_equal(tr_runtime_create(&c, &rt), TR_E_INVALID);
+	tr_runtime_config_default(&c);
+	c.slice = 0;
+	assert_int_equal(tr_runtime_create(&c, &rt), TR_E_INVALID);
+	tr_runtime_config_default(&c);
+	c.placement = (tr_placement)7;
+	assert_int_equal(tr_runtime_create(&c, &rt), TR_E_INVALID);
+	tr_runtime_free(NULL);
+}
+
+static void
+test_api_errors(void **state)
+{
+	(void)state;
+	tr_runtime_config c;
+	tr_runtime *rt;
+	rt_done d = {.expected = rt_wl_expected(RT_WL_PINGPONG, 1)};
+	rt_wl_role roles[2];
+	void *ptrs[2] = {&roles[0], &roles[1]};
+	tr_session_id id;
+	tr_session_status st;
+	tr_handler h = rt_wl_handler(&g_pp);
+
+	tr_runtime_config_default(&c);
+	c.threads = 2;
+	c.on_complete = rt_done_cb;
+	c.complete_ctx = &d;
+	assert_int_equal(tr_runtime_create(&c, &rt), TR_OK);
+	rt_wl_roles_init(roles, 2, 1);
+	/* unregistered image */
+	assert_int_equal(tr_runtime_open_session(rt, g_pp.img, &h, ptrs, NULL, &id), TR_E_INVALID);
+	assert_int_equal(tr_runtime_register_image(rt, g_pp.img), TR_OK);
+	assert_int_equal(tr_runtime_register_image(rt, g_pp.img), TR_OK); /* no-op */
+	assert_int_equal(tr_runtime_register_image(rt, NULL), TR_E_INVALID);
+	tr_runtime_session_opts o = {.host_roles = 3}; /* every role */
+	assert_int_equal(tr_runtime_open_session(rt, g_pp.img, &h, ptrs, &o, &id), TR_E_INVALID);
+	o.host_roles = 4; /* no role 2 */
+	assert_int_equal(tr_runtime_open_session(rt, g_pp.img, &h, ptrs, &o, &id), TR_E_INVALID);
+	assert_int_equal(tr_runtime_open_session(rt, g_pp.img, NULL, ptrs, NULL, &id), TR_E_INVALID);
+	/* unknown ids */
+	assert_int_equal(tr_runtime_post(rt, 12345, 0, 1, 0, tr_value_unit()), TR_E_NOT_FOUND);
+	assert_int_equal(tr_runtime_cancel(rt, 0), TR_E_NOT_FOUND);
+	assert_int_equal(tr_runtime_session_status(rt, 99, &st), TR_E_NOT_FOUND);
+	/* a real session: no host roles, so posting is invalid */
+	assert_int_equal(tr_runtime_open_session(rt, g_pp.img, &h, ptrs, NULL, &id), TR_OK);
+	assert_int_not_equal(id, 0);
+	tr_status pst = tr_runtime_post(rt, id, 0, 1, 0, tr_value_unit());
+	assert_true(pst == TR_E_INVALID || pst == TR_E_NOT_FOUND);
+	assert_int_equal(tr_runtime_drain(rt, 10000), TR_OK);
+	assert_int_equal(tr_runtime_session_status(rt, id, &st), TR_E_NOT_FOUND);
+	assert_int_equal(tr_runtime_cancel(rt, id), TR_E_NOT_FOUND);
+	assert_int_equal(atomic_load(&d.ok), 1);
+	assert_int_equal(atomic_load(&d.wrong_count), 0);
+	assert_int_equal(tr_runtime_stop(rt, NULL), TR_OK);
+	assert_int_equal(tr_runtime_stop(rt, NULL), TR_OK); /* idempotent */
+	assert_int_equal(tr_runtime_open_session(rt, g_pp.img, &h, ptrs, NULL, &id), TR_E_STATE);
+	tr_runtime_stats s;
+	tr_runtime_stats_get(rt, &s, NULL, 0);
+	assert_int_equal(s.sessions_opened, 1);
+	assert_int_equal(s.sessions_freed, 1);
+	tr_runtime_free(rt);
+}
+
+/* ---- host roles: the host plays pingpong's A ---- */
+
+typedef struct host_ctx {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	uint64_t pongs;
+	int64_t last;
+	uint32_t from, to, label;
+	rt_done done;
+	const char *reason;
+} host_ctx;
+
+static void
+host_msg_cb(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t label,
+            tr_value v)
+{
+	host_ctx *h = ctx;
+	(void)id;
+	pthread_mutex_lock(&h->lock);
+	h->pongs++;
+	h->last = (int64_t)v.bits;
+	h->from = from;
+	h->to = to;
+	h->label = label;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void
+host_done_cb(void *ctx, const tr_runtime_summary *s)
+{
+	host_ctx *h = ctx;
+	pthread_mutex_lock(&h->lock);
+	h->reason = s->reason;
+	pthread_mutex_unlock(&h->lock);
+	rt_done_cb(&h->done, s);
+	pthread_mutex_lock(&h->lock);
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* Wait until pred holds (under h->lock) or ms pass. */
+#define WAIT_FOR(h, pred, ms)                                                  \
+	do {                                                                       \
+		struct timespec dl_;                                                   \
+		clock_gettime(CLOCK_REALTIME, &dl_);                                   \
+		dl_.tv_sec += (ms) / 1000;                                             \
+		dl_.tv_nsec += (long)((ms) % 1000) * 1000000L;                         \
+		if (dl_.tv_nsec >= 1000000000L) {                                      \
+			dl_.tv_sec++;                                                      \
+			dl_.tv_nsec -= 1000000000L;                                        \
+		}                                                                      \
+		pthread_mutex_lock(&(h)->lock);                                        \
+		while (!(pred))                                                        \
+			if (pthread_cond_timedwait(&(h)->cv, &(h)->lock, &dl_) != 0)       \
+				break;                                                         \
+		pthread_mutex_unlock(&(h)->lock);                                      \
+	} while (0)
+
+static tr_runtime *
+host_runtime(host_ctx *h, uint32_t park_ms)
+{
+	tr_runtime_config c;
+	tr_runtime *rt;
+
+	memset(h, 0, sizeof *h);
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->cv, NULL);
+	tr_runtime_config_default(&c);
+	c.threads = 2;
+	c.placement = TR_PLACE_SPREAD;
+	c.park_timeout_ms = park_ms;
+	c.on_complete = host_done_cb;
+	c.complete_ctx = h;
+	c.on_host_message = host_msg_cb;
+	c.host_ctx = h;
+	assert_int_equal(tr_runtime_create(&c, &rt), TR_OK);
+	assert_int_equal(tr_runtime_register_image(rt, g_pp.img), TR_OK);
+	return rt;
+}
+
+static double
+cpu_seconds(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Done-when 4: an idle runtime (default config) uses < 2 % of one core,
+ * and with no park timeout at all (only a real wake-up can wake it) a
+ * post reaches a parked worker. */
+static void
+test_idle_and_wake(void **state)
+{
+	(void)state;
+	tr_runtime_config c;
+	tr_runtime *rt;
+	tr_runtime_worker_stats ws[2];
+	tr_runtime_stats s;
+
+	tr_runtime_config_default(&c);
+	c.threads = 2;
+	assert_int_equal(tr_runtime_create(&c, &rt), TR_OK);
+	usleep(100000); /* let the workers spin down and park */
+	double c0 = cpu_seconds(), t0 = rt_now();
+	sleep(g_idle_s);
+	double used = cpu_seconds() - c0, wall = rt_now() - t0;
+	print_message("idle: %.4f s CPU over %.2f s (%.3f %% of one core)\n", used, wall,
+	              100.0 * used / wall);
+	assert_true(used < 0.02 * wall);
+	tr_runtime_free(rt);
+
+	host_ctx h;
+	rt = host_runtime(&h, 0);
+	usleep(100000);
+	tr_runtime_stats_get(rt, &s, ws, 2);
+	assert_true(ws[0].parks > 0 && ws[1].parks > 0); /* both really parked */
+
+	uint32_t next = (uint32_t)tr_image_label_id(g_pp.img, "Next");
+	uint32_t ping = (uint32_t)tr_image_label_id(g_pp.img, "Ping");
+	uint32_t stop = (uint32_t)tr_image_label_id(g_pp.img, "Stop");
+	rt_wl_role roles[2];
+	void *ptrs[2] = {NULL, &roles[1]};
+	rt_wl_roles_init(roles, 2, 0);
+	tr_handler hd = rt_wl_handler(&g_pp);
+	tr_runtime_session_opts o = {.host_roles = 1}; /* the host plays A */
+	tr_session_id id;
+	assert_int_equal(tr_runtime_open_session(rt, g_pp.img, &hd, ptrs, &o, &id), TR_OK);
+	/* only role 0 -> 1 may be posted */
+	assert_int_equal(tr_runtime_post(rt, id, 1, 0, next, tr_value_unit()), TR_E_INVALID);
+	assert_int_equal(tr_runtime_post(rt, id, 0, 5, next, tr_value_unit()), TR_E_INVALID);
+	const uint64_t R = 20;
+	for (uint64_t r = 0; r < R; r++) {
+		usleep(r % 4 == 0 ? 20000 : 0); /* sometimes let the workers park again */
+		assert_int_equal(tr_runtime_post(rt, id, 0, 1, next, tr_value_unit()), TR_OK);
+		assert_int_equal(tr_runtime_post(rt, id, 0, 1, ping, tr_value_int((int64_t)r)), TR_OK);
+		WAIT_FOR(&h, h.pongs == r + 1, 5000);
+		pthread_mutex_lock(&h.lock);
+		assert_int_equal(h.pongs, r + 1);
+		assert_int_equal(h.last, (int64_t)r + 1); /* pong = ping + 1 */
+		assert_int_equal(h.from, 1);
+		assert_int_equal(h.to, 0);
+		pthread_mutex_unlock(&h.lock);
+	}
+	assert_int_equal(tr_runtime_post(rt, id, 0, 1, stop, tr_value_unit()), TR_OK);
+	assert_int_equal(tr_runtime_drain(rt, 5000), TR_OK);
+	assert_int_equal(atomic_load(&h.done.ok), 1);
+	assert_int_equal(atomic_load(&h.done.messages), 3 * R + 1);
+	assert_int_equal(atomic_load(&g_pp.errors), 0);
+	tr_runtime_stats_get(rt, &s, NULL, 0);
+	assert_int_equal(s.posts, 2 * R + 1);
+	tr_runtime_free(rt);
+	pthread_mutex_destroy(&h.lock);
+	pthread_cond_destroy(&h.cv);
+}
+
+/* A session blocked on a host role that never posts ends by cancel, on
+ * both workers, with the host's reason; its id is gone afterwards. */
+static void
+test_cancel_blocked(void **state)
+{
+	(void)state;
+	host_ctx h;
+	tr_runtime *rt = host_runtime(&h, 100);
+	rt_wl_role roles[2];
+	void *ptrs[2] = {NULL, &roles[1]};
+	rt_wl_roles_init(roles, 2, 0);
+	tr_handler hd = rt_wl_handler(&g_pp);
+	tr_runtime_session_opts o = {.host_roles = 1};
+	tr_session_id id;
+	tr_session_status st;
+
+	assert_int_equal(tr_runtime_open_session(rt, g_pp.img, &hd, ptrs, &o, &id), TR_OK);
+	usleep(20000);
+	assert_int_equal(tr_runtime_session_status(rt, id, &st), TR_OK);
+	assert_int_equal(st, TR_SESSION_OPEN);
+	assert_int_equal(tr_runtime_cancel(rt, id), TR_OK);
+	assert_int_equal(tr_runtime_drain(rt, 5000), TR_OK);
+	assert_int_equal(atomic_load(&h.done.cancelled), 1);
+	assert_string_equal(h.reason, "cancelled by host");
+	assert_int_equal(tr_runtime_session_status(rt, id, &st), TR_E_NOT_FOUND);
+	assert_int_equal(tr_runtime_cancel(rt, id), TR_E_NOT_FOUND);
+	assert_int_equal(tr_runtime_post(rt, id, 0, 1, 0, tr_value_unit()), TR_E_NOT_FOUND);
+	tr_runtime_free(rt);
+	pthread_mutex_destroy(&h.lock);
+	pthread_cond_destroy(&h.cv);
+}
+
+/* S3: a fault in one role fails its session on every worker (the others
+ * are cancelled by the home), and no other session is touched. */
+static void
+test_fault_spread(void **state)
+{
+	(void)state;
+	const uint64_t S = 200;
+	const int64_t R = 5;
+	tr_runtime_config c;
+	tr_runtime *rt;
+	rt_done d = {.expected = rt_wl_expected(RT_WL_RING, R)};
+	rt_wl_role *roles = calloc(S * 8, sizeof *roles);
+	void **ptrs = calloc(S * 8, sizeof *ptrs);
+	tr_handler hd = rt_wl_handler(&g_ring);
+
+	tr_runtime_config_default(&c);
+	c.threads = 4;
+	c.placement = TR_PLACE_SPREAD;
+	c.on_complete = rt_done_cb;
+	c.complete_ctx = &d;
+	assert_int_equal(tr_runtime_create(&c, &rt), TR_OK);
+	assert_int_equal(tr_runtime_register_image(rt, g_ring.img), TR_OK);
+	for (uint64_t i = 0; i < S * 8; i++)
+		ptrs[i] = &roles[i];
+	for (uint64_t s = 0; s < S; s++)
+		rt_wl_roles_init(&roles[s * 8], 8, R);
+	roles[7 * 8 + 3].fail = 1; /* session 7, role P3 */
+	for (uint64_t s = 0; s < S; s++) {
+		tr_session_id id;
+		assert_int_equal(tr_runtime_open_session(rt, g_ring.img, &hd, &ptrs[s * 8], NULL, &id),
+		                 TR_OK);
+	}
+	assert_int_equal(tr_runtime_drain(rt, 20000), TR_OK);
+	assert_int_equal(atomic_load(&d.done), S);
+	assert_int_equal(atomic_load(&d.ok), S - 1);
+	assert_int_equal(atomic_load(&d.faulted), 1);
+	assert_int_equal(atomic_load(&d.wrong_count), 0);
+	assert_int_equal(atomic_load(&g_ring.errors), 0);
+	tr_runtime_free(rt);
+	free(roles);
+	free(ptrs);
+}
+
+/* Done-when 5: stop with many live sessions (that would run for ever)
+ * returns with one summary per session and frees every record. */
+static void
+test_stop_under_load(void **state)
+{
+	(void)state;
+	const uint64_t S = g_stop_sessions;
+	tr_runtime_config c;
+	tr_runtime *rt;
+	rt_done d = {.expected = 0};
+	rt_wl_role *roles = calloc(S * 2, sizeof *roles);
+	void **ptrs = calloc(S * 2, sizeof *ptrs);
+	tr_handler hd = rt_wl_handler(&g_pp);
+
+	assert_non_null(roles);
+	assert_non_null(ptrs);
+	tr_runtime_config_default(&c);
+	c.threads = 2;
+	c.placement = TR_PLACE_SPREAD;
+	c.on_complete = rt_done_cb;
+	c.complete_ctx = &d;
+	assert_int_equal(tr_runtime_create(&c, &rt), TR_OK);
+	assert_int_equal(tr_runtime_register_image(rt, g_pp.img), TR_OK);
+	for (uint64_t i = 0; i < S * 2; i++)
+		ptrs[i] = &roles[i];
+	for (uint64_t s = 0; s < S; s++)
+		rt_wl_roles_init(&roles[s * 2], 2, INT64_MAX);
+	for (uint64_t s = 0; s < S; s++) {
+		tr_session_id id;
+		assert_int_equal(tr_runtime_open_session(rt, g_pp.img, &hd, &ptrs[s * 2], NULL, &id),
+		                 TR_OK);
+	}
+	usleep(200000);
+	tr_runtime_stats s;
+	tr_runtime_stats_get(rt, &s, NULL, 0);
+	assert_int_equal(s.sessions_live, S); /* none can finish */
+	double t0 = rt_now();
+	assert_int_equal(tr_runtime_stop(rt, "test stop"), TR_OK);
+	print_message("stop with %llu live sessions: %.3f s\n", (unsigned long long)S,
+	              rt_now() - t0);
+	tr_runtime_stats_get(rt, &s, NULL, 0);
+	assert_int_equal(atomic_load(&d.done), S);
+	assert_int_equal(atomic_load(&d.cancelled), S);
+	assert_int_equal(s.sessions_completed, S);
+	assert_int_equal(s.sessions_cancelled, S);
+	assert_int_equal(s.sessions_live, 0);
+	assert_int_equal(s.sessions_freed, S);
+	assert_int_equal(atomic_load(&g_pp.errors), 0);
+	tr_runtime_free(rt);
+	free(roles);
+	free(ptrs);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc > 1)
+		g_idle_s = (unsigned)atoi(argv[1]);
+	if (argc > 2)
+		g_stop_sessions = strtoull(argv[2], NULL, 10);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_invalid),
+		cmocka_unit_test(test_api_errors),
+		cmocka_unit_test(test_idle_and_wake),
+		cmocka_unit_test(test_cancel_blocked),
+		cmocka_unit_test(test_fault_spread),
+		cmocka_unit_test(test_stop_under_load),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
