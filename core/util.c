@@ -468,14 +468,23 @@ tr_strtab_intern(tr_strtab *t, const char *s, size_t n, uint32_t *id)
 			return st;
 	}
 	if (t->n == t->cap) {
+		/* grow both arrays into fresh blocks and commit only when both
+		 * exist, so that cap always matches what each array was sized to */
 		uint32_t cap = t->cap ? t->cap * 2 : 32;
-		char **str = tr_realloc(t->a, t->str, (size_t)t->cap * sizeof *str, (size_t)cap * sizeof *str);
-		if (!str)
+		char **str = tr_alloc(t->a, (size_t)cap * sizeof *str);
+		uint32_t *len = tr_alloc(t->a, (size_t)cap * sizeof *len);
+		if (!str || !len) {
+			tr_free(t->a, str, (size_t)cap * sizeof *str);
+			tr_free(t->a, len, (size_t)cap * sizeof *len);
 			return TR_E_NOMEM;
+		}
+		if (t->n) {
+			memcpy(str, t->str, (size_t)t->n * sizeof *str);
+			memcpy(len, t->len, (size_t)t->n * sizeof *len);
+		}
+		tr_free(t->a, t->str, (size_t)t->cap * sizeof *str);
+		tr_free(t->a, t->len, (size_t)t->cap * sizeof *len);
 		t->str = str;
-		uint32_t *len = tr_realloc(t->a, t->len, (size_t)t->cap * sizeof *len, (size_t)cap * sizeof *len);
-		if (!len)
-			return TR_E_NOMEM; /* str grew but cap did not: harmless, next try regrows */
 		t->len = len;
 		t->cap = cap;
 	}

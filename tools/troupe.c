@@ -59,6 +59,7 @@ static const char usage_text[] =
 	"      --sessions S  --rounds R  --threads T  --placement local|spread\n"
 	"      --no-pin  --policy P[:SEED]  --trace FILE  --slice N  --capacity N\n"
 	"      --machine (one machine on the calling thread, no worker threads)\n"
+	"      --rules WORKLOAD (run FILE under a standard workload's payload rules)\n"
 	"  trace FILE [--chrome] [-o OUT]        print a trace file, or export Chrome JSON\n"
 	"  replay WORKLOAD|FILE EFFECTS [--sessions S] [--expect TRACE] [--trace OUT]\n"
 	"  help                                  this text\n";
@@ -504,6 +505,7 @@ typedef struct run_opts {
 	const char *trace;   /* run: write traces; replay: write the observable */
 	const char *effects; /* replay: effect trace to follow */
 	const char *expect;  /* replay: observable trace to compare with */
+	const char *rules;   /* run FILE under a standard workload's rules */
 } run_opts;
 
 static bool
@@ -589,7 +591,8 @@ parse_run_opts(const char *verb, int argc, char **argv, run_opts *o,
 		}
 		static const char *const with_value[] = {
 			"--sessions", "--rounds", "--threads", "--placement", "--policy",
-			"--trace", "--slice", "--capacity", "--expect", "--effects"};
+			"--trace", "--slice", "--capacity", "--expect", "--effects",
+			"--rules"};
 		bool known = false;
 		for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
 			known |= strcmp(name, with_value[k]) == 0;
@@ -634,6 +637,11 @@ parse_run_opts(const char *verb, int argc, char **argv, run_opts *o,
 			o->expect = v;
 		} else if (strcmp(name, "--effects") == 0) {
 			o->effects = v;
+		} else if (strcmp(name, "--rules") == 0) {
+			if (tr_workload_from_name(v) == TR_WL_GENERIC && strcmp(v, "generic") != 0)
+				return usage_error("%s: --rules wants pingpong, ring, fanout, "
+				                   "twobuyer or generic, not '%s'", verb, v);
+			o->rules = v;
 		}
 	}
 	return EXIT_OK;
@@ -723,9 +731,11 @@ progress_show(progress *p, uint64_t done, uint64_t msgs, double now, bool final)
 	else
 		eta = done > 0 ? el * (double)(p->total - done) / (double)done : 0;
 
-	if (!final && now - p->last < (p->tty ? 0.2 : 5.0))
+	/* A terminal gets the line at once and at the end; a log gets a line
+	 * every few seconds and none for a short run. */
+	if (!final && (p->shown || !p->tty) && now - p->last < (p->tty ? 0.2 : 5.0))
 		return;
-	if (final && !p->shown)
+	if (final && !p->shown && !p->tty)
 		return;
 	p->last = now;
 	p->shown = true;
@@ -1232,6 +1242,8 @@ cmd_run(int argc, char **argv)
 		                   "use --threads 1 --placement local");
 	if ((rc = load_image(o.what, &img, &wl, path, sizeof path)) != EXIT_OK)
 		return rc;
+	if (o.rules)
+		wl = tr_workload_from_name(o.rules);
 	tr_error_clear(&err);
 	if (tr_synth_init(&syn, wl, img, o.rounds, &err) != TR_OK) {
 		rc = report(&err, path);

@@ -63,7 +63,8 @@ typedef struct tr_runtime_summary {
 	void *user;           /* tr_runtime_session_opts.user */
 	bool ok;              /* every worker-run role halted, none faulted */
 	bool cancelled;       /* ended by tr_runtime_cancel or tr_runtime_stop */
-	uint64_t messages;    /* messages sent by its roles, all workers */
+	uint64_t messages;    /* messages sent by its worker-run roles, all
+	                       * workers (host posts: tr_runtime_stats.posts) */
 	tr_fault fault;       /* first fault that is not CANCELLED, else the
 	                       * CANCELLED one; kind NONE when ok */
 	const char *reason;   /* why it was cancelled (stop's reason, or

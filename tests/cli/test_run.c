@@ -245,6 +245,8 @@ test_run_errors(void **state)
 		{"run", "ring", "--bogus", NULL},
 		{"run", "ring", "pingpong", NULL},
 		{"run", "ring", "--trace", "/tmp/x", "--threads", "2", NULL},
+		{"run", "ring", "--rules", "tetris", NULL},
+		{"run", "ring", "--threads", "65", NULL},
 	};
 	cli_out o;
 
@@ -259,6 +261,42 @@ test_run_errors(void **state)
 	/* a missing file is rejected input */
 	cli_runv(&o, "run", "/nonexistent.tell", NULL);
 	assert_int_equal(o.status, 1);
+	cli_out_free(&o);
+}
+
+/* A wrong payload faults the session and the run exits 3 naming the
+ * fault and the value; a count that disagrees with the formula exits 3 and
+ * prints no RESULT line. Both on the runtime and on one machine. */
+static void
+test_run_failures(void **state)
+{
+	(void)state;
+	cli_out o;
+
+	for (int machine = 0; machine < 2; machine++) {
+		cli_runv(&o, "run", TR_CLI_DATA "/pingpong_twice.tell", "--rules",
+		         "pingpong", "--sessions", "10", "--rounds", "3",
+		         machine ? "--machine" : "--no-pin", NULL);
+		assert_int_equal(o.status, 3);
+		assert_non_null(strstr(o.err, "10 of 10 sessions failed"));
+		assert_non_null(strstr(o.err, "INVOKE"));
+		assert_non_null(strstr(o.err, "Ping carried 0"));
+		assert_null(strstr(o.out, "RESULT"));
+		cli_out_free(&o);
+
+		cli_runv(&o, "run", TR_CLI_DATA "/pingpong_ack.tell", "--rules",
+		         "pingpong", "--sessions", "10", "--rounds", "3",
+		         machine ? "--machine" : "--no-pin", NULL);
+		assert_int_equal(o.status, 3);
+		assert_non_null(strstr(o.err, "130 messages sent"));
+		assert_non_null(strstr(o.err, "gives 100"));
+		assert_null(strstr(o.out, "RESULT"));
+		cli_out_free(&o);
+	}
+	/* rules that do not fit the protocol: rejected input, with the reason */
+	cli_runv(&o, "run", TR_CLI_DATA "/generic.tell", "--rules", "ring", NULL);
+	assert_int_equal(o.status, 1);
+	assert_non_null(strstr(o.err, "generic.tell: error: workload ring"));
 	cli_out_free(&o);
 }
 
@@ -295,6 +333,36 @@ test_progress_in_pipe(void **state)
 	cli_out_free(&o);
 }
 
+/* Under a terminal (script(1) gives the child a pty) the progress line is
+ * rewritten in place with \r and ends with a newline before the summary. */
+static void
+test_progress_on_terminal(void **state)
+{
+	(void)state;
+	char cmd[1024], buf[4096];
+	size_t n;
+	FILE *p;
+
+	if (system("command -v script >/dev/null 2>&1") != 0)
+		skip();
+	snprintf(cmd, sizeof cmd,
+	         "script -qec '%s run ring --sessions 2000 --rounds 20 --threads 2 "
+	         "--no-pin' /dev/null", TR_TROUPE_BIN);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(buf, 1, sizeof buf - 1, p);
+	buf[n] = '\0';
+	assert_int_equal(pclose(p), 0);
+	assert_non_null(strstr(buf, "\r  "));
+	assert_non_null(strstr(buf, "sessions done"));
+	assert_non_null(strstr(buf, "2000/2000 sessions done"));
+	assert_non_null(strstr(buf, "RESULT impl=troupe workload=ring"));
+	/* the progress line is finished before the summary starts */
+	const char *sum = strstr(buf, "troupe run ring:");
+	assert_non_null(sum);
+	assert_true(sum > buf && (sum[-1] == '\n'));
+}
+
 int
 main(void)
 {
@@ -305,8 +373,10 @@ main(void)
 		cmocka_unit_test(test_examples_run),
 		cmocka_unit_test(test_trace_and_replay),
 		cmocka_unit_test(test_run_errors),
+		cmocka_unit_test(test_run_failures),
 		cmocka_unit_test(test_policies),
 		cmocka_unit_test(test_progress_in_pipe),
+		cmocka_unit_test(test_progress_on_terminal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
