@@ -13,14 +13,24 @@ print_branch_head(FILE *f, const tr_strtab *strs, const tr_sort *sorts, const tr
 		fprintf(f, "(%s)", tr_strtab_get(strs, sorts[b->sort].name));
 }
 
+/* A local type is a DAG (statements after a choice continue every branch),
+ * and printing it as a tree can be exponential in its size: printing stops
+ * after this many nodes with TR_E_LIMIT. */
+#define TR_LTYPE_PRINT_BUDGET 200000u
+
 /* Iterative along continuations of single-branch nodes so that a long
  * protocol does not recurse once per message; recursion depth is bounded by
- * the nesting of choices, which the parser limits (TR_MAX_NESTING). */
+ * the nesting of choices, which the parser and loader limit. */
 static void
 print_node(FILE *f, const tr_lpool *lp, const tr_strtab *strs, const tr_sort *sorts,
-           const uint32_t *role_name, uint32_t node)
+           const uint32_t *role_name, uint32_t node, uint32_t *budget)
 {
 	for (;;) {
+		if (*budget == 0) {
+			fputs("…", f);
+			return;
+		}
+		--*budget;
 		const tr_lnode *n = tr_lnode_at(lp, node);
 		switch (n->kind) {
 		case TR_L_END:
@@ -51,7 +61,7 @@ print_node(FILE *f, const tr_lpool *lp, const tr_strtab *strs, const tr_sort *so
 					fputs(", ", f);
 				print_branch_head(f, strs, sorts, b);
 				fputs(": ", f);
-				print_node(f, lp, strs, sorts, role_name, b->cont);
+				print_node(f, lp, strs, sorts, role_name, b->cont, budget);
 			}
 			fputc('}', f);
 			return;
@@ -67,6 +77,9 @@ tr_status
 tr_ltype_print(FILE *f, const tr_lpool *lp, const tr_strtab *strs, const tr_sort *sorts,
                const uint32_t *role_name, uint32_t node)
 {
-	print_node(f, lp, strs, sorts, role_name, node);
-	return ferror(f) ? TR_E_IO : TR_OK;
+	uint32_t budget = TR_LTYPE_PRINT_BUDGET;
+	print_node(f, lp, strs, sorts, role_name, node, &budget);
+	if (ferror(f))
+		return TR_E_IO;
+	return budget ? TR_OK : TR_E_LIMIT;
 }

@@ -89,7 +89,9 @@ static inline tr_lbranch *tr_lbranch_at(const tr_lpool *p, uint32_t i)
 /* Print local type `node` in troupe's text notation (B!l(T).L, A&{l: L},
  * μX.L, X, end) to f, no newline. role_name[i] is the string id of role i;
  * sorts[i] the sort table. Used by tr_protocol_print_local and the
- * disassembler. Returns TR_E_IO on a write error. (core/ltype.c) */
+ * disassembler. Returns TR_E_IO on a write error, TR_E_LIMIT (after
+ * printing "…") when the type, unfolded as a tree, exceeds 200,000 nodes:
+ * shared continuations make some types exponential to print. */
 #include <stdio.h>
 tr_status tr_ltype_print(FILE *f, const tr_lpool *lp, const tr_strtab *strs,
                          const tr_sort *sorts, const uint32_t *role_name,

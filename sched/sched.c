@@ -185,7 +185,7 @@ bm_clear(tr_sched *s, uint32_t id)
 
 /* First set bit with index >= pos at level k, or TR_SCHED_NONE. */
 static uint32_t
-bm_next(const tr_sched *s, uint32_t k, uint64_t pos)
+bm_next_up(const tr_sched *s, uint32_t k, uint64_t pos)
 {
 	uint64_t w = pos >> 6;
 	if (w >= s->bmw[k])
@@ -194,13 +194,27 @@ bm_next(const tr_sched *s, uint32_t k, uint64_t pos)
 	if (!bits) {
 		if (k + 1 >= s->nbm)
 			return TR_SCHED_NONE; /* the top level is one word */
-		uint32_t up = bm_next(s, k + 1, w + 1);
+		uint32_t up = bm_next_up(s, k + 1, w + 1);
 		if (up == TR_SCHED_NONE)
 			return TR_SCHED_NONE;
 		w = up;
 		bits = s->bm[k][w];
 	}
 	return (uint32_t)((w << 6) + (uint64_t)__builtin_ctzll(bits));
+}
+
+/* The same at level 0, with the common case (a set bit in pos's own word)
+ * inlined into the pick paths. */
+static inline uint32_t
+bm_next(const tr_sched *s, uint32_t k, uint64_t pos)
+{
+	uint64_t w = pos >> 6;
+	if (k == 0 && w < s->bmw[0]) {
+		uint64_t bits = s->bm[0][w] & (~(uint64_t)0 << (pos & 63));
+		if (bits)
+			return (uint32_t)((w << 6) + (uint64_t)__builtin_ctzll(bits));
+	}
+	return bm_next_up(s, k, pos);
 }
 
 /* A zeroed bitmap hierarchy for nbits bits into bm/bmw/nbm, levels copied

@@ -8,8 +8,10 @@
  * the hot path compares integers only and allocates nothing.
  *
  * Per-role state is a few bytes in one array the caller allocates
- * (tr_synth_role_state_size() bytes per role, tr_synth_role_state_init()
- * then hand tr_synth_role_state() pointers to tr_machine_open_session()).
+ * (tr_synth_role_state_size() bytes per role; tr_synth_role_state_init(),
+ * or all-zero memory such as calloc's, is the initial state), whose
+ * addresses the caller hands to tr_machine_open_session() or
+ * tr_runtime_open_session() as role states.
  *
  * Rules (every receiver checks every payload; a wrong value or label
  * returns TR_E_HANDLER, which faults the coroutine and fails the session):

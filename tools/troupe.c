@@ -315,6 +315,34 @@ read_whole(const char *path, char **buf, size_t *len)
 
 /* ---- check ---- */
 
+/* One role's local JSON as a member of the object `check --json` prints:
+ * captured, then re-indented by two spaces so the document stays tidy. */
+static tr_status
+print_json_indented(const tr_protocol *p, unsigned role)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+	tr_status st;
+
+	if (!mem)
+		return TR_E_NOMEM;
+	st = tr_protocol_print_local_json(p, role, mem);
+	if (fclose(mem) != 0 && st == TR_OK)
+		st = TR_E_NOMEM;
+	if (st == TR_OK) {
+		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+			buf[--len] = '\0';
+		for (size_t i = 0; i < len; i++) {
+			putchar(buf[i]);
+			if (buf[i] == '\n')
+				fputs("  ", stdout);
+		}
+	}
+	free(buf);
+	return st;
+}
+
 static int
 cmd_check(int argc, char **argv)
 {
@@ -358,8 +386,8 @@ cmd_check(int argc, char **argv)
 		fputs("{\n", stdout);
 	for (unsigned r = 0; r < n && rc == EXIT_OK; r++) {
 		if (json) {
-			printf("%s\"%s\": ", r ? ",\n" : "", tr_protocol_role_name(p, r));
-			st = tr_protocol_print_local_json(p, r, stdout);
+			printf("%s  \"%s\": ", r ? ",\n" : "", tr_protocol_role_name(p, r));
+			st = print_json_indented(p, r);
 		} else {
 			printf("%s: ", tr_protocol_role_name(p, r));
 			st = tr_protocol_print_local(p, r, stdout);

@@ -1796,14 +1796,18 @@ tr_machine_step_round(tr_machine *m, uint32_t n, tr_step_result *res, tr_fault *
 		return TR_OK;
 	}
 
+	/* Steps 3, 4 and 6 have work only when something is queued or armed;
+	 * one test keeps the common round short. */
+	bool slow = (m->ntopology | m->ing_len | m->ntimers | m->effect_mode) != 0;
+
 	/* 3. ingress: topology events, then messages from outside */
-	if (m->ntopology || m->effect_mode == 2)
+	if (slow && (m->ntopology || m->effect_mode == 2))
 		ingress_topology(m);
-	if (m->ing_len || m->effect_mode == 2)
+	if (slow && (m->ing_len || m->effect_mode == 2))
 		ingress_messages(m);
 
 	/* 4. timeouts */
-	if (m->ntimers)
+	if (slow && m->ntimers)
 		expire_timers(m, 0);
 
 	/* 5. unblock senders with room, then receivers with data */
@@ -1813,11 +1817,12 @@ tr_machine_step_round(tr_machine *m, uint32_t n, tr_step_result *res, tr_fault *
 		drain_wake_list(m, &m->wake_recv_head, &m->wake_recv_tail);
 
 	/* 6. progress contracts */
-	if (m->ntimers)
-		expire_timers(m, 1);
-
-	if (m->replay_failed)
-		return m->last_error.status;
+	if (slow) {
+		if (m->ntimers)
+			expire_timers(m, 1);
+		if (m->replay_failed)
+			return m->last_error.status;
+	}
 
 	/* 7. nothing eligible? */
 	if (m->nlive == 0) {

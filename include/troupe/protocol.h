@@ -64,9 +64,10 @@ TR_API const char *tr_protocol_name(const tr_protocol *p);
 TR_API unsigned tr_protocol_nroles(const tr_protocol *p);
 TR_API const char *tr_protocol_role_name(const tr_protocol *p, unsigned role);
 
-/* Print role's local type in troupe's text notation (B!l(T).L, A&{...},
+ /* Print role's local type in troupe's text notation (B!l(T).L, A&{...},
  * μX.L, X, end) followed by a newline. Returns TR_E_INVALID for a bad role,
- * TR_E_IO on a write error. */
+ * TR_E_IO on a write error, TR_E_LIMIT when the type unfolded as a tree is
+ * too large to print (shared continuations can make it exponential). */
 TR_API tr_status tr_protocol_print_local(const tr_protocol *p, unsigned role,
                                          FILE *f);
 
