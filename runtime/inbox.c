@@ -79,23 +79,25 @@ tr_outbox_destroy(tr_outbox *o, const tr_allocator *a)
 tr_status
 tr_outbox_push_owner(tr_outbox *o, const tr_xmsg *m, const tr_allocator *a)
 {
-	if (o->head + o->len == o->cap) {
-		if (o->head > 0 && o->len <= o->cap / 2) {
-			memmove(o->v, o->v + o->head, (size_t)o->len * sizeof(tr_xmsg));
-			o->head = 0;
-		} else {
-			uint32_t ncap = o->cap ? o->cap * 2 : 256;
-			if (ncap < o->cap)
-				return TR_E_NOMEM;
-			tr_xmsg *nv = tr_realloc(a, o->v, (size_t)o->cap * sizeof(tr_xmsg),
-			                         (size_t)ncap * sizeof(tr_xmsg));
-			if (nv == NULL)
-				return TR_E_NOMEM;
-			o->v = nv;
-			o->cap = ncap;
-		}
+	if (TR_UNLIKELY(o->len == o->cap)) {
+		/* A circular buffer that doubles: staged messages are never moved
+		 * while it has room, whatever the receiver's pace. */
+		uint32_t ncap = o->cap ? o->cap * 2 : 256;
+		if (ncap < o->cap)
+			return TR_E_NOMEM;
+		tr_xmsg *nv = tr_alloc(a, (size_t)ncap * sizeof(tr_xmsg));
+		if (nv == NULL)
+			return TR_E_NOMEM;
+		for (uint32_t i = 0; i < o->len; i++)
+			nv[i] = o->v[(o->head + i) & (o->cap - 1)];
+		if (o->v != NULL)
+			tr_free(a, o->v, (size_t)o->cap * sizeof(tr_xmsg));
+		o->v = nv;
+		o->cap = ncap;
+		o->head = 0;
 	}
-	o->v[o->head + o->len++] = *m;
+	o->v[(o->head + o->len) & (o->cap - 1)] = *m;
+	o->len++;
 	if (o->len > o->peak)
 		o->peak = o->len;
 	return TR_OK;
@@ -112,10 +114,11 @@ tr_outbox_flush_sp(tr_outbox *o, tr_xring *r)
 	 * values included) happens-before the receiver's drain. */
 	TR_TSAN_RELEASE(r); /* pairs with TR_TSAN_ACQUIRE in tr_xring_drain_sc */
 	TR_TSAN_IGNORE_WRITES_BEGIN();
-	while (n < o->len && ck_ring_enqueue_spsc_tr_xmsg(&r->ring, r->buf, &o->v[o->head + n]))
+	while (n < o->len &&
+	       ck_ring_enqueue_spsc_tr_xmsg(&r->ring, r->buf, &o->v[(o->head + n) & (o->cap - 1)]))
 		n++;
 	TR_TSAN_IGNORE_WRITES_END();
-	o->head += n;
+	o->head = (o->head + n) & (o->cap - 1);
 	o->len -= n;
 	if (o->len == 0)
 		o->head = 0;

@@ -63,7 +63,8 @@ uint32_t tr_xring_drain_sc(tr_xring *r, tr_xmsg *out, uint32_t max);
  * rt_sync.h W2). */
 bool tr_xring_nonempty_sc(const tr_xring *r);
 
-/* Sender-side staging for one destination ring. Owner (sender) only. */
+/* Sender-side staging for one destination ring: a circular buffer that
+ * doubles when full (cap a power of two). Owner (sender) only. */
 typedef struct tr_outbox {
 	tr_xmsg *v;
 	uint32_t head, len, cap;

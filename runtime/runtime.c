@@ -143,8 +143,18 @@ typedef struct rt_selfcredit {
 } rt_selfcredit;
 
 #define RT_BATCH 256u
+#define RT_FLUSH_AT 64u
 #define RT_REAP 64u
-#define RT_RING_SIZE 4096u
+/* Ring entries per ordered pair: deep enough to absorb a loop's output at
+ * two workers, bounded in total (T * (T - 1) rings) at many. */
+static uint32_t
+rt_ring_size(uint32_t T)
+{
+	uint32_t n = 16384;
+	while (n > 1024 && (uint64_t)n * T > 65536)
+		n /= 2;
+	return n;
+}
 
 typedef struct rt_worker {
 	/* set once, before the thread starts */
@@ -336,19 +346,22 @@ rt_send_x(rt_worker *w, uint32_t dst, const tr_xmsg *m)
 }
 
 static void
-rt_flush(rt_worker *w)
+rt_flush_one(rt_worker *w, uint32_t d)
 {
 	tr_runtime *rt = w->rt;
-	for (uint32_t d = 0; d < rt->T; d++) {
-		tr_outbox *o = &w->out[d];
-		if (o->len == 0)
-			continue;
-		if (o->peak > w->overflow_peak)
-			w->overflow_peak = o->peak;
-		uint32_t n = tr_outbox_flush_sp(o, &rt->rings[w->index * rt->T + d]);
-		if (n > 0)
-			tr_parker_wake_any(&rt->w[d]->park);
-	}
+	tr_outbox *o = &w->out[d];
+	if (o->peak > w->overflow_peak)
+		w->overflow_peak = o->peak;
+	if (tr_outbox_flush_sp(o, &rt->rings[w->index * rt->T + d]) > 0)
+		tr_parker_wake_any(&rt->w[d]->park);
+}
+
+static void
+rt_flush(rt_worker *w)
+{
+	for (uint32_t d = 0; d < w->rt->T; d++)
+		if (w->out[d].len > 0)
+			rt_flush_one(w, d);
 }
 
 static bool
@@ -393,9 +406,15 @@ rt_remote_send(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t
 		return TR_E_INVALID; /* the machine should hold that edge itself */
 	tr_xmsg m = {.id = id, .bits = v.bits, .label = label, .op = TR_XOP_MSG,
 	             .from = (uint8_t)from, .to = (uint8_t)to, .vkind = (uint8_t)v.kind};
-	if (tr_outbox_push_owner(&w->out[dst], &m, rt->a) != TR_OK)
+	tr_outbox *o = &w->out[dst];
+	if (tr_outbox_push_owner(o, &m, rt->a) != TR_OK)
 		return TR_E_NOMEM;
 	w->remote_sent++;
+	/* Publish in batches of RT_FLUSH_AT as they fill rather than only at
+	 * the end of the loop: the staging area stays small and hot, and the
+	 * receiver starts sooner. */
+	if (TR_UNLIKELY(o->len >= RT_FLUSH_AT))
+		rt_flush_one(w, dst);
 	return TR_OK;
 }
 
@@ -749,7 +768,11 @@ rt_drain_rings(rt_worker *w)
 		if (src == w->index)
 			continue;
 		tr_xring *r = &rt->rings[src * rt->T + w->index];
-		uint32_t n = tr_xring_drain_sc(r, w->batch, RT_BATCH);
+		/* About one round budget of messages per loop: each wakes at most
+		 * one coroutine, and a session delivered to is still in cache when
+		 * its coroutine runs a few rounds later. */
+		uint32_t max = rt->cfg.round_budget < RT_BATCH ? rt->cfg.round_budget : RT_BATCH;
+		uint32_t n = tr_xring_drain_sc(r, w->batch, max);
 		for (uint32_t i = 0; i < n; i++)
 			rt_handle_x(w, &w->batch[i]);
 		total += n;
@@ -1081,7 +1104,7 @@ tr_runtime_create(const tr_runtime_config *cfg, tr_runtime **out)
 	}
 	for (uint32_t s = 0; s < rt->T; s++)
 		for (uint32_t d = 0; d < rt->T; d++)
-			if (s != d && (st = tr_xring_init(&rt->rings[s * rt->T + d], RT_RING_SIZE, a)) != TR_OK)
+			if (s != d && (st = tr_xring_init(&rt->rings[s * rt->T + d], rt_ring_size(rt->T), a)) != TR_OK)
 				goto fail_destroy;
 
 	int cpus[1024];

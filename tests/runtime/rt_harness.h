@@ -1,6 +1,8 @@
 /* tests/runtime/rt_harness.h: run S sessions of a standard workload on a
  * runtime and check every summary (shared by the runtime tests, the stress
- * program and the bench). Header-only: each program includes it once. */
+ * program and the bench). Header-only. Environment knobs for experiments:
+ * RT_BUDGET (round_budget), RT_PARK_MS (park_timeout_ms; 0 exposes a lost
+ * wake-up as a hang). */
 #ifndef TR_TESTS_RT_HARNESS_H
 #define TR_TESTS_RT_HARNESS_H
 
@@ -72,6 +74,8 @@ rt_run_workload(rt_wl *wl, rt_run *r)
 	cfg.threads = r->threads;
 	cfg.placement = r->placement;
 	cfg.pin = r->pin;
+	if (getenv("RT_BUDGET"))
+		cfg.round_budget = (uint32_t)atoi(getenv("RT_BUDGET"));
 	if (getenv("RT_PARK_MS"))
 		cfg.park_timeout_ms = (uint32_t)atoi(getenv("RT_PARK_MS"));
 	cfg.on_complete = rt_done_cb;
