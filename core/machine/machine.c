@@ -1074,6 +1074,17 @@ tr_machine_inject(tr_machine *m, tr_session_id id, uint32_t from, uint32_t to,
 	if (!m || v.kind >= TR_SORT_KIND_COUNT_ || label >= (1u << TR_LABEL_BITS) ||
 	    from >= TR_MAX_ROLES || to >= TR_MAX_ROLES)
 		return TR_E_INVALID;
+	if (m->effect_mode != 2) {
+		/* A message for a session that cannot take it is refused here,
+		 * counted but not traced: it never entered the machine, so a
+		 * replay (which takes ingress from the effect trace) sees the same
+		 * observable trace. */
+		tr_session *s = session_find(m, id);
+		if (!s || s->status != TR_SESSION_OPEN) {
+			m->st.messages_dropped++;
+			return s ? TR_E_CLOSED : TR_E_NOT_FOUND;
+		}
+	}
 	if (m->ing_len == m->ing_cap) {
 		uint32_t cap = m->ing_cap ? m->ing_cap * 2 : 256;
 		tr_ingress *q = tr_alloc(m->a, (size_t)cap * sizeof *q);
@@ -1940,6 +1951,13 @@ tr_machine_run_replay(tr_machine *m, const tr_trace *effects, uint64_t max_steps
 	m->effect_mode = saved;
 	m->replay = NULL;
 	return st;
+}
+
+bool
+tr_machine_has_work(const tr_machine *m)
+{
+	return tr_sched_nready(&m->sched) || m->wake_send_head != TR_NIL ||
+	       m->wake_recv_head != TR_NIL || m->ing_len || m->ntimers || m->ntopology;
 }
 
 const tr_error *

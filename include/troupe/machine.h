@@ -254,8 +254,11 @@ TR_API tr_status tr_machine_set_timeout(tr_machine *m, tr_session_id id,
  * 3 of the next round, in arrival order. The receiving role must run here.
  * The label (string id) and value are checked at delivery; an unknown label
  * or a wrong-kind value faults the receiver (UNKNOWN_LABEL/TYPE_VIOLATION).
- * Errors: TR_E_NOT_FOUND (no such session: the message is dropped and
- * counted), TR_E_INVALID (bad roles), TR_E_NOMEM. */
+ * Errors: TR_E_NOT_FOUND (no such session, or reaped: the message is
+ * dropped and counted), TR_E_CLOSED (the session has closed but is not yet
+ * reaped: dropped and counted), TR_E_INVALID (bad arguments), TR_E_NOMEM.
+ * A session that exists and is open when the message is queued may still
+ * close before step 3; the message is then dropped and counted there. */
 TR_API tr_status tr_machine_inject(tr_machine *m, tr_session_id id, uint32_t from,
                                    uint32_t to, uint32_t label, tr_value v);
 
@@ -331,6 +334,12 @@ TR_API tr_status tr_machine_run_replay(tr_machine *m, const tr_trace *effects,
 /* Detail of the last TR_E_REPLAY_MISMATCH / fault (valid until the next
  * call on m). */
 TR_API const tr_error *tr_machine_last_error(const tr_machine *m);
+
+/* True when a round would run a coroutine or has an event to process
+ * (ready coroutines, pending wake-ups, queued ingress, armed timers,
+ * topology handlers): a driver may skip step_round (and park) when false.
+ * O(1), no side effects. */
+TR_API bool tr_machine_has_work(const tr_machine *m);
 
 /* ---- traces and counters ---- */
 
