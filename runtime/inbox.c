@@ -13,7 +13,6 @@
 #include "rt_sync.h"
 #include "util.h"
 
-CK_RING_PROTOTYPE(tr_xmsg, tr_xmsg)
 
 /* ---- SPSC ring ---- */
 
@@ -41,16 +40,37 @@ tr_xring_destroy(tr_xring *r, const tr_allocator *a)
 uint32_t
 tr_xring_drain_sc(tr_xring *r, tr_xmsg *out, uint32_t max)
 {
-	uint32_t n = 0;
+	/* ck_ring's own dequeue_sc protocol (ck_ring.h), taken a batch at a
+	 * time: one load of the producer's p_tail, the copies, one store of
+	 * c_head. Per message ck would load p_tail and store c_head again, and
+	 * each store pulls the line the producer polls across cores. */
+	const uint32_t mask = r->ring.mask;
+	uint32_t consumer = r->ring.c_head;
+	/* ck_pr_load (inline asm, a plain load on TSO): pairs with the
+	 * ck_pr_store of p_tail in tr_outbox_flush_sp. */
+	uint32_t producer = ck_pr_load_uint(&r->ring.p_tail);
+	uint32_t n = producer - consumer;
 
+	if (n == 0)
+		return 0;
+	if (n > max)
+		n = max;
+	/* Orders the slot reads after the p_tail snapshot (ck's fence_load). */
+	ck_pr_fence_load();
 	/* The slot copies are ordered by ck's fences; TSan learns the edge from
 	 * the acquire below, paired with the release in tr_outbox_flush_sp. */
 	TR_TSAN_IGNORE_READS_BEGIN();
-	while (n < max && ck_ring_dequeue_spsc_tr_xmsg(&r->ring, r->buf, &out[n]))
-		n++;
+	uint32_t at = consumer & mask;
+	uint32_t first = r->size - at < n ? r->size - at : n;
+	memcpy(out, &r->buf[at], (size_t)first * sizeof *out);
+	if (first < n)
+		memcpy(out + first, r->buf, (size_t)(n - first) * sizeof *out);
 	TR_TSAN_IGNORE_READS_END();
-	if (n > 0)
-		TR_TSAN_ACQUIRE(r); /* pairs with TR_TSAN_RELEASE in tr_outbox_flush_sp */
+	/* The copies complete before the slots are handed back (ck's
+	 * fence_store); pairs with the ck_pr_load of c_head in the flush. */
+	ck_pr_fence_store();
+	ck_pr_store_uint(&r->ring.c_head, consumer + n);
+	TR_TSAN_ACQUIRE(r); /* pairs with TR_TSAN_RELEASE in tr_outbox_flush_sp */
 	return n;
 }
 
@@ -77,47 +97,65 @@ tr_outbox_destroy(tr_outbox *o, const tr_allocator *a)
 }
 
 tr_status
-tr_outbox_push_owner(tr_outbox *o, const tr_xmsg *m, const tr_allocator *a)
+tr_outbox_grow_owner(tr_outbox *o, const tr_allocator *a)
 {
-	if (TR_UNLIKELY(o->len == o->cap)) {
-		/* A circular buffer that doubles: staged messages are never moved
-		 * while it has room, whatever the receiver's pace. */
-		uint32_t ncap = o->cap ? o->cap * 2 : 256;
-		if (ncap < o->cap)
-			return TR_E_NOMEM;
-		tr_xmsg *nv = tr_alloc(a, (size_t)ncap * sizeof(tr_xmsg));
-		if (nv == NULL)
-			return TR_E_NOMEM;
-		for (uint32_t i = 0; i < o->len; i++)
-			nv[i] = o->v[(o->head + i) & (o->cap - 1)];
-		if (o->v != NULL)
-			tr_free(a, o->v, (size_t)o->cap * sizeof(tr_xmsg));
-		o->v = nv;
-		o->cap = ncap;
-		o->head = 0;
-	}
-	o->v[(o->head + o->len) & (o->cap - 1)] = *m;
-	o->len++;
-	if (o->len > o->peak)
-		o->peak = o->len;
+	/* A circular buffer that doubles: staged messages are never moved
+	 * while it has room, whatever the receiver's pace. */
+	uint32_t ncap = o->cap ? o->cap * 2 : 256;
+	if (ncap < o->cap)
+		return TR_E_NOMEM;
+	tr_xmsg *nv = tr_alloc(a, (size_t)ncap * sizeof(tr_xmsg));
+	if (nv == NULL)
+		return TR_E_NOMEM;
+	for (uint32_t i = 0; i < o->len; i++)
+		nv[i] = o->v[(o->head + i) & (o->cap - 1)];
+	if (o->v != NULL)
+		tr_free(a, o->v, (size_t)o->cap * sizeof(tr_xmsg));
+	o->v = nv;
+	o->cap = ncap;
+	o->head = 0;
 	return TR_OK;
 }
 
 uint32_t
 tr_outbox_flush_sp(tr_outbox *o, tr_xring *r)
 {
-	uint32_t n = 0;
-
 	if (o->len == 0)
+		return 0;
+	if (o->peak < o->len)
+		o->peak = o->len; /* staging only shrinks here: this sees every peak */
+	/* ck_ring's enqueue_sp protocol (ck_ring.h), a batch at a time: one
+	 * load of the consumer's c_head, the copies, one store of p_tail. */
+	const uint32_t mask = r->ring.mask;
+	/* ck_pr_load: pairs with the ck_pr_store of c_head in the drain. */
+	uint32_t consumer = ck_pr_load_uint(&r->ring.c_head);
+	uint32_t producer = r->ring.p_tail;
+	uint32_t room = mask - ((producer - consumer) & mask); /* one slot stays empty */
+	uint32_t n = o->len < room ? o->len : room;
+
+	if (n == 0)
 		return 0;
 	/* Everything this thread did before the batch (the payloads' host
 	 * values included) happens-before the receiver's drain. */
 	TR_TSAN_RELEASE(r); /* pairs with TR_TSAN_ACQUIRE in tr_xring_drain_sc */
 	TR_TSAN_IGNORE_WRITES_BEGIN();
-	while (n < o->len &&
-	       ck_ring_enqueue_spsc_tr_xmsg(&r->ring, r->buf, &o->v[(o->head + n) & (o->cap - 1)]))
-		n++;
+	for (uint32_t done = 0; done < n;) {
+		/* Copy the longest run contiguous in both circular buffers. */
+		uint32_t src = (o->head + done) & (o->cap - 1);
+		uint32_t dst = (producer + done) & mask;
+		uint32_t k = n - done;
+		if (k > o->cap - src)
+			k = o->cap - src;
+		if (k > r->size - dst)
+			k = r->size - dst;
+		memcpy(&r->buf[dst], &o->v[src], (size_t)k * sizeof(tr_xmsg));
+		done += k;
+	}
 	TR_TSAN_IGNORE_WRITES_END();
+	/* The slots are written before they are published (ck's fence_store);
+	 * pairs with the ck_pr_load of p_tail in tr_xring_drain_sc. */
+	ck_pr_fence_store();
+	ck_pr_store_uint(&r->ring.p_tail, producer + n);
 	o->head = (o->head + n) & (o->cap - 1);
 	o->len -= n;
 	if (o->len == 0)

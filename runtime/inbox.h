@@ -57,7 +57,8 @@ typedef struct tr_xring {
 /* size: a power of two >= 4 (one slot stays empty). TR_E_NOMEM/INVALID. */
 tr_status tr_xring_init(tr_xring *r, uint32_t size, const tr_allocator *a);
 void tr_xring_destroy(tr_xring *r, const tr_allocator *a);
-/* Take up to max messages into out. Consumer only. Returns the count. */
+/* Take up to max messages into out, as one batch (one store of the ring's
+ * head). Consumer only. Returns the count. */
 uint32_t tr_xring_drain_sc(tr_xring *r, tr_xmsg *out, uint32_t max);
 /* True when something is published. Consumer only (the parker's re-check,
  * rt_sync.h W2). */
@@ -68,15 +69,33 @@ bool tr_xring_nonempty_sc(const tr_xring *r);
 typedef struct tr_outbox {
 	tr_xmsg *v;
 	uint32_t head, len, cap;
-	uint32_t peak; /* largest len seen */
+	uint32_t peak; /* largest len seen at a flush */
 } tr_outbox;
 
 void tr_outbox_init(tr_outbox *o);
 void tr_outbox_destroy(tr_outbox *o, const tr_allocator *a);
-/* Stage one message. TR_E_NOMEM (o unchanged). */
-tr_status tr_outbox_push_owner(tr_outbox *o, const tr_xmsg *m, const tr_allocator *a);
-/* Publish as much as fits into r, in order. Returns how many were
- * published; what does not fit stays staged (the overflow list). */
+/* Double o's capacity (the slow path of tr_outbox_push_owner). TR_E_NOMEM
+ * (o unchanged). Owner only. */
+tr_status tr_outbox_grow_owner(tr_outbox *o, const tr_allocator *a);
+
+/* Stage one message. TR_E_NOMEM (o unchanged). Owner only. Inline: the
+ * worker stages one per remote send. */
+static inline tr_status
+tr_outbox_push_owner(tr_outbox *o, const tr_xmsg *m, const tr_allocator *a)
+{
+	if (__builtin_expect(o->len == o->cap, 0)) {
+		tr_status st = tr_outbox_grow_owner(o, a);
+		if (st != TR_OK)
+			return st;
+	}
+	o->v[(o->head + o->len) & (o->cap - 1)] = *m;
+	o->len++;
+	return TR_OK;
+}
+
+/* Publish as much as fits into r, in order, as one batch (one store of the
+ * ring's tail). Returns how many were published; what does not fit stays
+ * staged (the overflow list). */
 uint32_t tr_outbox_flush_sp(tr_outbox *o, tr_xring *r);
 
 /* Vyukov MPSC queue of intrusive nodes. */

@@ -102,19 +102,28 @@ enum { RS_PENDING = 0, RS_OPEN = 1, RS_CLOSING = 2, RS_DONE = 3 };
 enum { PART_NONE = 0, PART_OPEN = 1, PART_DONE = 2 };
 enum { CMD_OPEN = 1, CMD_POST = 2, CMD_CANCEL = 3, CMD_STOP = 4 };
 
-typedef struct rt_cmd {
+/* What every command starts with; OPEN is nothing more (the session
+ * record carries it), the others are an rt_cmd. */
+typedef struct rt_cmd_hdr {
 	tr_mpsc_node node; /* first: the queue hands back node pointers */
 	uint32_t op;
+	bool heap;         /* an rt_cmd freed by the worker after use */
+} rt_cmd_hdr;
+
+typedef struct rt_cmd {
+	rt_cmd_hdr hdr;    /* first */
 	uint32_t from, to, label;
 	tr_session_id id;
 	tr_value v;
 	const char *reason;
-	bool heap;         /* freed by the worker after use */
 } rt_cmd;
 
+/* One per session, allocated by the opening host thread: its size is what
+ * a live session costs the runtime on top of the machines' parts, so the
+ * fields are packed (issue 6, scale). */
 typedef struct rt_session {
 	ck_epoch_entry_t epoch_entry;
-	rt_cmd open_cmd;           /* the OPEN command, carried inside */
+	rt_cmd_hdr open_cmd;       /* the OPEN command, carried inside */
 	/* immutable after publication (S1) */
 	tr_runtime *rt;
 	tr_session_id id;
@@ -123,19 +132,34 @@ typedef struct rt_session {
 	void *user;
 	uint64_t host_roles;
 	uint32_t priority;
-	uint32_t nroles;
-	uint32_t home;
-	size_t size;
+	uint16_t nroles;           /* <= 255 */
+	uint8_t home;              /* < TR_RUNTIME_MAX_THREADS */
 	_Atomic uint32_t status;   /* RS_*: written by the home */
 	/* home only */
-	uint32_t parts_total, parts_done;
+	uint8_t parts_total, parts_done; /* <= TR_RUNTIME_MAX_THREADS */
 	bool cancel_sent, have_fault, any_cancel, all_ok;
+	uint8_t fault_kind;        /* the first fault (when have_fault) */
+	uint8_t fault_role;        /* 255: none */
+	uint32_t fault_pc;
 	const char *reason;
 	uint64_t messages;
-	tr_fault fault;
-	uint8_t *part;             /* [threads]: part[w] by worker w only */
-	void *role_states[];       /* [nroles] */
+	void *role_states[];       /* [nroles], then part[threads]: part[w] is
+	                            * written and read by worker w only */
 } rt_session;
+_Static_assert(TR_RUNTIME_MAX_THREADS <= 255, "parts and homes are counted in bytes");
+
+static size_t
+rt_session_size(uint32_t nroles, uint32_t T)
+{
+	return sizeof(rt_session) + (size_t)nroles * sizeof(void *) + T;
+}
+
+/* part[T] after role_states[nroles] (S1). */
+static inline uint8_t *
+rt_part(const rt_session *s)
+{
+	return (uint8_t *)&s->role_states[s->nroles];
+}
 
 typedef struct rt_selfcredit {
 	tr_session_id id;
@@ -207,6 +231,9 @@ struct tr_runtime {
 	bool key_ok;
 	tr_xring *rings;          /* rings[src * T + dst] */
 	rt_worker **w;
+	/* place[home + role] = (home + role) mod T: spread placement without a
+	 * division per remote message (home < T <= 64, role < 256). */
+	uint8_t place[TR_RUNTIME_MAX_THREADS + 256];
 	void **w_raw;
 
 	pthread_mutex_t img_lock;
@@ -295,7 +322,7 @@ rt_session_free_cb(ck_epoch_entry_t *e)
 	tr_runtime *rt = s->rt;
 	TR_TSAN_ACQUIRE(&rt->epoch); /* pairs with TR_TSAN_RELEASE in rt_section_end */
 	atomic_fetch_add_explicit(&rt->freed, 1, memory_order_relaxed);
-	tr_free(rt->a, s, s->size);
+	tr_free(rt->a, s, rt_session_size(s->nroles, rt->T));
 }
 
 /* The record for id, or NULL. Caller inside a section (E1) or owning an
@@ -319,7 +346,7 @@ rt_worker_of(const tr_runtime *rt, tr_session_id id, uint32_t role)
 {
 	uint32_t home = RT_ID_HOME(id);
 	if (rt->cfg.placement == TR_PLACE_SPREAD)
-		return (home + role) % rt->T;
+		return rt->place[home + (role & 0xffu)];
 	return home;
 }
 
@@ -486,7 +513,10 @@ rt_complete(rt_worker *w, rt_session *s)
 	sum.ok = s->all_ok && !s->have_fault && !s->any_cancel;
 	sum.cancelled = !sum.ok && !s->have_fault && s->reason != NULL;
 	if (s->have_fault) {
-		sum.fault = s->fault;
+		sum.fault.kind = (tr_fault_kind)s->fault_kind;
+		sum.fault.session = s->id;
+		sum.fault.role = s->fault_role == 255 ? UINT32_MAX : s->fault_role;
+		sum.fault.pc = s->fault_pc;
 	} else if (s->any_cancel || s->reason != NULL) {
 		sum.fault.kind = TR_FAULT_CANCELLED;
 		sum.fault.session = s->id;
@@ -528,7 +558,7 @@ rt_home_cancel(rt_worker *w, rt_session *s, const char *reason)
 		if (rt_roles_on(rt, s, p) == 0)
 			continue;
 		if (p == w->index) {
-			if (s->part[p] == PART_OPEN)
+			if (rt_part(s)[p] == PART_OPEN)
 				(void)tr_machine_cancel(w->m, s->id);
 		} else {
 			tr_xmsg m = {.id = s->id, .op = TR_XOP_CANCEL};
@@ -548,7 +578,9 @@ rt_home_part_done(rt_worker *w, rt_session *s, bool ok, uint64_t messages,
 		if (f->kind == TR_FAULT_CANCELLED || f->kind == TR_FAULT_NONE) {
 			s->any_cancel = true;
 		} else if (!s->have_fault) {
-			s->fault = *f;
+			s->fault_kind = (uint8_t)f->kind;
+			s->fault_role = (uint8_t)(f->role > 255 ? 255 : f->role);
+			s->fault_pc = f->pc;
 			s->have_fault = true;
 		}
 		rt_home_cancel(w, s, NULL);
@@ -561,7 +593,7 @@ rt_home_part_done(rt_worker *w, rt_session *s, bool ok, uint64_t messages,
 static void
 rt_part_done(rt_worker *w, rt_session *s, bool ok, uint64_t messages, const tr_fault *f)
 {
-	s->part[w->index] = PART_DONE;
+	rt_part(s)[w->index] = PART_DONE;
 	if (s->home == w->index) {
 		rt_home_part_done(w, s, ok, messages, f);
 		return;
@@ -589,26 +621,26 @@ rt_open_part(rt_worker *w, rt_session *s)
 		rt_part_done(w, s, false, 0, &f);
 		return;
 	}
-	s->part[w->index] = PART_OPEN;
+	rt_part(s)[w->index] = PART_OPEN;
 	w->parts_live++;
 }
 
 /* ---- worker: host commands ---- */
 
 static void
-rt_cmd_free(tr_runtime *rt, rt_cmd *c)
+rt_cmd_free(tr_runtime *rt, rt_cmd_hdr *h)
 {
-	if (c->heap)
-		tr_free(rt->a, c, sizeof *c);
+	if (h->heap)
+		tr_free(rt->a, h, sizeof(rt_cmd));
 }
 
 static void
 rt_deliver(rt_worker *w, rt_session *s, uint32_t from, uint32_t to, uint32_t label,
            tr_value v)
 {
-	if (s->part[w->index] == PART_NONE)
+	if (rt_part(s)[w->index] == PART_NONE)
 		rt_open_part(w, s); /* S2: heard of it before its OPEN */
-	if (s->part[w->index] != PART_OPEN) {
+	if (rt_part(s)[w->index] != PART_OPEN) {
 		w->dropped_here++;
 		return;
 	}
@@ -671,11 +703,12 @@ rt_drain_cmds(rt_worker *w)
 	tr_mpsc_node *node;
 
 	while (n < RT_BATCH && (node = tr_mpsc_pop_sc(&w->cmds)) != NULL) {
-		rt_cmd *c = (rt_cmd *)node;
+		rt_cmd_hdr *h = (rt_cmd_hdr *)node;
+		rt_cmd *c = (rt_cmd *)node; /* not for OPEN */
 		n++;
-		switch (c->op) {
+		switch (h->op) {
 		case CMD_OPEN:
-			rt_handle_open(w, (rt_session *)((char *)c - offsetof(rt_session, open_cmd)));
+			rt_handle_open(w, (rt_session *)((char *)h - offsetof(rt_session, open_cmd)));
 			break;
 		case CMD_POST: {
 			rt_session *s = rt_lookup(rt, c->id); /* home-owned */
@@ -706,7 +739,7 @@ rt_drain_cmds(rt_worker *w)
 		default:
 			break;
 		}
-		rt_cmd_free(rt, c);
+		rt_cmd_free(rt, h);
 	}
 	return n;
 }
@@ -736,13 +769,13 @@ rt_handle_x(rt_worker *w, const tr_xmsg *m)
 		break;
 	}
 	case TR_XOP_OPEN:
-		if (s->part[w->index] == PART_NONE)
+		if (rt_part(s)[w->index] == PART_NONE)
 			rt_open_part(w, s);
 		break;
 	case TR_XOP_CANCEL:
-		if (s->part[w->index] == PART_OPEN) {
+		if (rt_part(s)[w->index] == PART_OPEN) {
 			(void)tr_machine_cancel(w->m, s->id);
-		} else if (s->part[w->index] == PART_NONE) {
+		} else if (rt_part(s)[w->index] == PART_NONE) {
 			tr_fault f = {.kind = TR_FAULT_CANCELLED, .session = s->id};
 			rt_part_done(w, s, false, 0, &f);
 		}
@@ -1089,6 +1122,8 @@ tr_runtime_create(const tr_runtime_config *cfg, tr_runtime **out)
 		rt->cfg.round_budget = 256;
 	rt->a = a;
 	rt->T = cfg->threads;
+	for (uint32_t i = 0; i < TR_ARRAY_LEN(rt->place); i++)
+		rt->place[i] = (uint8_t)(i % rt->T);
 	ck_epoch_init(&rt->epoch);
 	pthread_mutex_init(&rt->img_lock, NULL);
 	pthread_mutex_init(&rt->stop_lock, NULL);
@@ -1224,7 +1259,7 @@ tr_runtime_open_session(tr_runtime *rt, const tr_image *img, const tr_handler *h
 	}
 	uint32_t home = atomic_fetch_add_explicit(&rt->next_home, 1, memory_order_relaxed) % rt->T;
 	rt_worker *w = rt->w[home];
-	size_t size = sizeof(rt_session) + (size_t)nroles * sizeof(void *) + rt->T;
+	size_t size = rt_session_size(nroles, rt->T);
 	rt_session *s = tr_calloc(rt->a, 1, size);
 	if (s == NULL) {
 		st = TR_E_NOMEM;
@@ -1236,22 +1271,19 @@ tr_runtime_open_session(tr_runtime *rt, const tr_image *img, const tr_handler *h
 		goto fail_live;
 	}
 	s->rt = rt;
-	s->size = size;
 	s->id = rt_make_id(home, host_roles != 0, slot, gen);
 	s->image = img;
 	s->handler = *h;
 	s->user = opts != NULL ? opts->user : NULL;
 	s->host_roles = host_roles;
 	s->priority = opts != NULL ? opts->priority : 0;
-	s->nroles = nroles;
-	s->home = home;
+	s->nroles = (uint16_t)nroles;
+	s->home = (uint8_t)home;
 	s->all_ok = true;
 	atomic_init(&s->status, RS_PENDING);
-	s->part = (uint8_t *)&s->role_states[nroles];
 	for (uint32_t i = 0; i < nroles; i++)
 		s->role_states[i] = role_states != NULL ? role_states[i] : NULL;
 	s->open_cmd.op = CMD_OPEN;
-	s->open_cmd.id = s->id;
 	*id = s->id;
 	atomic_fetch_add_explicit(&rt->opened, 1, memory_order_relaxed);
 	tr_slot_publish_any(&w->slots, slot, s);
@@ -1296,9 +1328,9 @@ rt_push_cmd(tr_runtime *rt, tr_session_id id, const rt_cmd *tmpl)
 	if (c == NULL)
 		return TR_E_NOMEM;
 	*c = *tmpl;
-	c->heap = true;
+	c->hdr.heap = true;
 	rt_worker *w = rt->w[RT_ID_HOME(id)];
-	tr_mpsc_push_mpsc(&w->cmds, &c->node);
+	tr_mpsc_push_mpsc(&w->cmds, &c->hdr.node);
 	tr_parker_wake_any(&w->park);
 	return TR_OK;
 }
@@ -1319,7 +1351,7 @@ tr_runtime_post(tr_runtime *rt, tr_session_id id, uint32_t from, uint32_t to,
 		return TR_E_INVALID;
 	if (status == RS_CLOSING)
 		return TR_E_CLOSED;
-	rt_cmd c = {.op = CMD_POST, .id = id, .from = from, .to = to, .label = label, .v = v};
+	rt_cmd c = {.hdr.op = CMD_POST, .id = id, .from = from, .to = to, .label = label, .v = v};
 	if ((st = rt_push_cmd(rt, id, &c)) == TR_OK)
 		atomic_fetch_add_explicit(&rt->posts, 1, memory_order_relaxed);
 	return st;
@@ -1336,7 +1368,7 @@ tr_runtime_cancel(tr_runtime *rt, tr_session_id id)
 	tr_status st = rt_host_peek(rt, id, &status, &host_roles, &nroles);
 	if (st != TR_OK)
 		return st;
-	rt_cmd c = {.op = CMD_CANCEL, .id = id};
+	rt_cmd c = {.hdr.op = CMD_CANCEL, .id = id};
 	return rt_push_cmd(rt, id, &c);
 }
 
@@ -1434,10 +1466,10 @@ tr_runtime_stop(tr_runtime *rt, const char *reason)
 		reason = "runtime stopped";
 	for (uint32_t i = 0; i < rt->T; i++) {
 		rt_worker *w = rt->w[i];
-		w->stop_cmd.op = CMD_STOP;
+		w->stop_cmd.hdr.op = CMD_STOP;
 		w->stop_cmd.reason = reason;
-		w->stop_cmd.heap = false;
-		tr_mpsc_push_mpsc(&w->cmds, &w->stop_cmd.node);
+		w->stop_cmd.hdr.heap = false;
+		tr_mpsc_push_mpsc(&w->cmds, &w->stop_cmd.hdr.node);
 		tr_parker_wake_any(&w->park);
 	}
 	(void)tr_runtime_drain(rt, 0);

@@ -61,7 +61,7 @@ tr_slot_alloc_any(tr_slot_table *t, uint32_t *idx, uint32_t *gen)
 			}
 			for (uint32_t k = 0; k < TR_SLOT_SEG_SIZE; k++)
 				atomic_init(&s[k].ptr, NULL);
-			/* Pairs with the acquire load in slot_at. */
+			/* Pairs with the acquire loads in slot_at and tr_slot_get_any. */
 			atomic_store_explicit(&t->seg[i >> TR_SLOT_SEG_BITS], s, memory_order_release);
 		}
 		t->fresh++;
@@ -82,18 +82,6 @@ tr_slot_publish_any(tr_slot_table *t, uint32_t idx, void *p)
 {
 	/* Pairs with the acquire load in tr_slot_get_any. */
 	atomic_store_explicit(&slot_at(t, idx)->ptr, p, memory_order_release);
-}
-
-void *
-tr_slot_get_any(tr_slot_table *t, uint32_t idx)
-{
-	if (idx >= TR_RUNTIME_MAX_SLOTS)
-		return NULL;
-	tr_slot *s = slot_at(t, idx);
-	if (s == NULL)
-		return NULL;
-	/* Pairs with the release store in tr_slot_publish_any. */
-	return atomic_load_explicit(&s->ptr, memory_order_acquire);
 }
 
 void

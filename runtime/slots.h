@@ -49,8 +49,20 @@ tr_status tr_slot_alloc_any(tr_slot_table *t, uint32_t *idx, uint32_t *gen);
 /* Publish p in slot idx (release: p's contents are visible to a reader
  * that loads it). The allocating thread, once. */
 void tr_slot_publish_any(tr_slot_table *t, uint32_t idx, void *p);
-/* The pointer in slot idx, or NULL. Any thread, inside an epoch section. */
-void *tr_slot_get_any(tr_slot_table *t, uint32_t idx);
+/* The pointer in slot idx, or NULL. Any thread, inside an epoch section.
+ * Inline: every message that crosses workers is looked up here. */
+static inline void *
+tr_slot_get_any(tr_slot_table *t, uint32_t idx)
+{
+	if (idx >= TR_RUNTIME_MAX_SLOTS)
+		return NULL;
+	/* Pairs with the release store of a new segment in tr_slot_alloc_any. */
+	tr_slot *seg = atomic_load_explicit(&t->seg[idx >> TR_SLOT_SEG_BITS], memory_order_acquire);
+	if (seg == NULL)
+		return NULL;
+	/* Pairs with the release store in tr_slot_publish_any. */
+	return atomic_load_explicit(&seg[idx & (TR_SLOT_SEG_SIZE - 1)].ptr, memory_order_acquire);
+}
 /* Clear slot idx (its session ended). Owner only. The slot is not reusable
  * until it is given back with tr_slot_give_back_owner. */
 void tr_slot_clear_owner(tr_slot_table *t, uint32_t idx);

@@ -2,8 +2,9 @@
  * synth.h for the rules). It does not open sessions or run anything: the
  * CLI and the bench programs do, and hand it role states.
  *
- * The hot path is one switch on the workload and integer compares on label
- * and role ids resolved by tr_synth_init(); nothing allocates. */
+ * The hot path is one function per workload (chosen when the handler is
+ * made) comparing label and role ids resolved by tr_synth_init(); nothing
+ * allocates. */
 #include "synth.h"
 
 #include <ctype.h>
@@ -319,121 +320,202 @@ generic_choose(tr_synth *s, const tr_effect *e, uint32_t n, uint32_t *pick)
 	return TR_OK;
 }
 
-/* ---- the handler ---- */
+/* ---- the standard workloads ----
+ *
+ * One on_send/on_recv per workload, chosen once by tr_synth_handler(), so
+ * a call is the label compares of its own rules and nothing else: no
+ * dispatch on the workload, no generic path. Every payload is still
+ * checked against its rule. */
 
+/* A send whose label the rules do not name: Unit carries nothing, anything
+ * else is wrong. */
 static tr_status
-synth_send(void *ctx, const tr_effect *e, tr_value *out)
+send_other(tr_synth *s, const tr_effect *e, tr_value *out)
 {
-	tr_synth *s = ctx;
-	tr_synth_role *st = e->role_state;
-	uint32_t l = e->label;
-
-	if (s->wl == TR_WL_GENERIC)
-		return generic_send(s, e, out);
-	out->kind = e->sort_kind;
 	out->bits = 0;
 	if (e->sort_kind == TR_VAL_UNIT)
 		return TR_OK;
-	switch (s->wl) {
-	case TR_WL_PINGPONG:
-		/* A: the round picked at its choice; B: the ping it got, plus one. */
-		if (l == s->l_ping)
-			out->bits = st->v;
-		else if (l == s->l_pong)
-			out->bits = (uint64_t)st->v + 1;
-		else
-			break;
-		return TR_OK;
-	case TR_WL_RING:
-		if (l != s->l_tok)
-			break;
-		out->bits = e->role == s->initiator ? st->v : (uint64_t)st->v + 1;
-		return TR_OK;
-	case TR_WL_FANOUT:
-		if (l == s->l_req && s->hop[e->peer] > 0)
-			out->bits = (uint64_t)s->hop[e->peer];
-		else if (l == s->l_resp && s->hop[e->role] > 0)
-			out->bits = 2 * (uint64_t)s->hop[e->role];
-		else
-			break;
-		return TR_OK;
-	case TR_WL_TWOBUYER:
-		/* Every payload of twobuyer is the round as this role knows it. */
-		out->bits = st->v;
-		return TR_OK;
-	case TR_WL_GENERIC:
-		break;
-	}
 	return bad(s, e, 0, 0);
 }
 
+/* A received value that is not Int: Unit carries nothing (choice labels:
+ * the machine checked the label); any other kind is wrong. */
 static tr_status
-synth_recv(void *ctx, const tr_effect *e, tr_value v)
+recv_not_int(tr_synth *s, const tr_effect *e, tr_value v)
 {
-	tr_synth *s = ctx;
-	tr_synth_role *st = e->role_state;
-	uint32_t l = e->label;
-	uint64_t want;
-
-	if (s->wl == TR_WL_GENERIC)
-		return generic_recv(s, e, v);
 	if (v.kind == TR_VAL_UNIT)
-		return TR_OK; /* choice labels: the machine checked the label */
-	if (TR_UNLIKELY_(v.kind != TR_VAL_INT))
-		return bad(s, e, v.kind, TR_VAL_INT);
-	switch (s->wl) {
-	case TR_WL_PINGPONG:
-		if (l == s->l_ping) {
-			/* B: the i-th ping carries i. */
-			want = st->n;
-			st->v = (uint32_t)v.bits;
-			st->n++;
-		} else if (l == s->l_pong) {
-			want = (uint64_t)st->v + 1;
-		} else {
-			break;
-		}
-		goto check;
-	case TR_WL_RING:
-		if (l != s->l_tok)
-			break;
-		if (e->role == s->initiator) {
-			want = (uint64_t)st->v + 7;
-		} else {
-			/* Pk's r-th token left P0 as r and gained k - 1 on the way. */
-			want = (uint64_t)st->n + (uint64_t)(s->hop[e->role] - 1);
-			st->v = (uint32_t)v.bits;
-			st->n++;
-		}
-		goto check;
-	case TR_WL_FANOUT:
-		if (l == s->l_req && s->hop[e->role] > 0)
-			want = (uint64_t)s->hop[e->role];
-		else if (l == s->l_resp && s->hop[e->peer] > 0)
-			want = 2 * (uint64_t)s->hop[e->peer];
-		else
-			break;
-		goto check;
-	case TR_WL_TWOBUYER:
-		/* S learns the round from Title, B2 from its Quote; everything
-		 * else in the round must carry the same r. */
-		if ((l == s->l_title && e->role == s->r_s) ||
-		    (l == s->l_quote && e->role == s->r_b2)) {
-			want = st->n;
-			st->v = st->n++;
-		} else {
-			want = st->v;
-		}
-		goto check;
-	case TR_WL_GENERIC:
-		break;
-	}
-	return bad(s, e, v.bits, 0);
-check:
+		return TR_OK;
+	return bad(s, e, v.kind, TR_VAL_INT);
+}
+
+static inline tr_status
+check(tr_synth *s, const tr_effect *e, tr_value v, uint64_t want)
+{
 	if (TR_UNLIKELY_(v.bits != want))
 		return bad(s, e, v.bits, want);
 	return TR_OK;
 }
+
+static tr_status
+pp_send(void *ctx, const tr_effect *e, tr_value *out)
+{
+	tr_synth *s = ctx;
+	const tr_synth_role *st = e->role_state;
+
+	out->kind = e->sort_kind;
+	if (TR_UNLIKELY_(e->sort_kind == TR_VAL_UNIT))
+		return send_other(s, e, out);
+	/* A: the round picked at its choice; B: the ping it got, plus one. */
+	if (e->label == s->l_ping)
+		out->bits = st->v;
+	else if (e->label == s->l_pong)
+		out->bits = (uint64_t)st->v + 1;
+	else
+		return send_other(s, e, out);
+	return TR_OK;
+}
+
+static tr_status
+pp_recv(void *ctx, const tr_effect *e, tr_value v)
+{
+	tr_synth *s = ctx;
+	tr_synth_role *st = e->role_state;
+	uint64_t want;
+
+	if (TR_UNLIKELY_(v.kind != TR_VAL_INT))
+		return recv_not_int(s, e, v);
+	if (e->label == s->l_ping) {
+		/* B: the i-th ping carries i. */
+		want = st->n;
+		st->v = (uint32_t)v.bits;
+		st->n++;
+	} else if (e->label == s->l_pong) {
+		want = (uint64_t)st->v + 1;
+	} else {
+		return bad(s, e, v.bits, 0);
+	}
+	return check(s, e, v, want);
+}
+
+static tr_status
+ring_send(void *ctx, const tr_effect *e, tr_value *out)
+{
+	tr_synth *s = ctx;
+	const tr_synth_role *st = e->role_state;
+
+	out->kind = e->sort_kind;
+	if (TR_UNLIKELY_(e->sort_kind == TR_VAL_UNIT || e->label != s->l_tok))
+		return send_other(s, e, out);
+	out->bits = e->role == s->initiator ? st->v : (uint64_t)st->v + 1;
+	return TR_OK;
+}
+
+static tr_status
+ring_recv(void *ctx, const tr_effect *e, tr_value v)
+{
+	tr_synth *s = ctx;
+	tr_synth_role *st = e->role_state;
+	uint64_t want;
+
+	if (TR_UNLIKELY_(v.kind != TR_VAL_INT))
+		return recv_not_int(s, e, v);
+	if (TR_UNLIKELY_(e->label != s->l_tok))
+		return bad(s, e, v.bits, 0);
+	if (e->role == s->initiator) {
+		want = (uint64_t)st->v + 7;
+	} else {
+		/* Pk's r-th token left P0 as r and gained k - 1 on the way. */
+		want = (uint64_t)st->n + (uint64_t)(s->hop[e->role] - 1);
+		st->v = (uint32_t)v.bits;
+		st->n++;
+	}
+	return check(s, e, v, want);
+}
+
+static tr_status
+fan_send(void *ctx, const tr_effect *e, tr_value *out)
+{
+	tr_synth *s = ctx;
+
+	out->kind = e->sort_kind;
+	if (TR_UNLIKELY_(e->sort_kind == TR_VAL_UNIT))
+		return send_other(s, e, out);
+	if (e->label == s->l_req && s->hop[e->peer] > 0)
+		out->bits = (uint64_t)s->hop[e->peer];
+	else if (e->label == s->l_resp && s->hop[e->role] > 0)
+		out->bits = 2 * (uint64_t)s->hop[e->role];
+	else
+		return send_other(s, e, out);
+	return TR_OK;
+}
+
+static tr_status
+fan_recv(void *ctx, const tr_effect *e, tr_value v)
+{
+	tr_synth *s = ctx;
+	uint64_t want;
+
+	if (TR_UNLIKELY_(v.kind != TR_VAL_INT))
+		return recv_not_int(s, e, v);
+	if (e->label == s->l_req && s->hop[e->role] > 0)
+		want = (uint64_t)s->hop[e->role];
+	else if (e->label == s->l_resp && s->hop[e->peer] > 0)
+		want = 2 * (uint64_t)s->hop[e->peer];
+	else
+		return bad(s, e, v.bits, 0);
+	return check(s, e, v, want);
+}
+
+static tr_status
+tb_send(void *ctx, const tr_effect *e, tr_value *out)
+{
+	tr_synth *s = ctx;
+	const tr_synth_role *st = e->role_state;
+
+	out->kind = e->sort_kind;
+	if (TR_UNLIKELY_(e->sort_kind == TR_VAL_UNIT))
+		return send_other(s, e, out);
+	/* Every payload of twobuyer is the round as this role knows it. */
+	out->bits = st->v;
+	return TR_OK;
+}
+
+static tr_status
+tb_recv(void *ctx, const tr_effect *e, tr_value v)
+{
+	tr_synth *s = ctx;
+	tr_synth_role *st = e->role_state;
+	uint64_t want;
+
+	if (TR_UNLIKELY_(v.kind != TR_VAL_INT))
+		return recv_not_int(s, e, v);
+	/* S learns the round from Title, B2 from its Quote; everything else
+	 * in the round must carry the same r. */
+	if ((e->label == s->l_title && e->role == s->r_s) ||
+	    (e->label == s->l_quote && e->role == s->r_b2)) {
+		want = st->n;
+		st->v = st->n++;
+	} else {
+		want = st->v;
+	}
+	return check(s, e, v, want);
+}
+
+/* ---- the generic handler ---- */
+
+static tr_status
+gen_send(void *ctx, const tr_effect *e, tr_value *out)
+{
+	return generic_send(ctx, e, out);
+}
+
+static tr_status
+gen_recv(void *ctx, const tr_effect *e, tr_value v)
+{
+	return generic_recv(ctx, e, v);
+}
+
+/* ---- choices (every workload) ---- */
 
 static tr_status
 synth_choose(void *ctx, const tr_effect *e, const uint32_t *labels, uint32_t n,
@@ -476,8 +558,13 @@ tr_synth_handler(tr_synth *s)
 	tr_handler h;
 
 	memset(&h, 0, sizeof h);
-	h.on_send = synth_send;
-	h.on_recv = synth_recv;
+	switch (s->wl) {
+	case TR_WL_PINGPONG: h.on_send = pp_send; h.on_recv = pp_recv; break;
+	case TR_WL_RING: h.on_send = ring_send; h.on_recv = ring_recv; break;
+	case TR_WL_FANOUT: h.on_send = fan_send; h.on_recv = fan_recv; break;
+	case TR_WL_TWOBUYER: h.on_send = tb_send; h.on_recv = tb_recv; break;
+	case TR_WL_GENERIC: h.on_send = gen_send; h.on_recv = gen_recv; break;
+	}
 	h.on_choose = synth_choose;
 	h.ctx = s;
 	return h;

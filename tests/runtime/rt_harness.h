@@ -80,20 +80,28 @@ rt_run_workload(rt_wl *wl, rt_run *r)
 		cfg.park_timeout_ms = (uint32_t)atoi(getenv("RT_PARK_MS"));
 	cfg.on_complete = rt_done_cb;
 	cfg.complete_ctx = &d;
-	rt_wl_role *roles = calloc(r->sessions * K, sizeof *roles);
+	/* Each session's role states start on a cache line of their own:
+	 * consecutive sessions go to different homes, and states that share a
+	 * line with another worker's session would measure false sharing in
+	 * this harness, not the runtime. */
+	size_t stride = (K * sizeof(rt_wl_role) + 127) & ~(size_t)127;
+	rt_wl_role *roles = aligned_alloc(128, (r->sessions ? r->sessions : 1) * stride);
 	void **ptrs = calloc(r->sessions * K, sizeof *ptrs);
 	r->st = TR_E_NOMEM;
 	if (roles == NULL || ptrs == NULL)
 		goto out_free;
+#define RT_ROLES_OF(s) ((rt_wl_role *)((char *)roles + (s) * stride))
 	if ((r->st = tr_runtime_create(&cfg, &rt)) != TR_OK)
 		goto out_free;
 	if ((r->st = tr_runtime_register_image(rt, wl->img)) != TR_OK)
 		goto out_rt;
 	tr_handler h = rt_wl_handler(wl);
-	for (uint64_t i = 0; i < r->sessions * K; i++)
-		ptrs[i] = &roles[i];
-	for (uint64_t s = 0; s < r->sessions; s++)
-		rt_wl_roles_init(&roles[s * K], K, r->rounds);
+	for (uint64_t s = 0; s < r->sessions; s++) {
+		rt_wl_roles_init(RT_ROLES_OF(s), K, r->rounds);
+		for (unsigned k = 0; k < K; k++)
+			ptrs[s * K + k] = &RT_ROLES_OF(s)[k];
+	}
+#undef RT_ROLES_OF
 	double t0 = rt_now();
 	for (uint64_t s = 0; s < r->sessions; s++) {
 		tr_session_id id;
