@@ -1071,6 +1071,7 @@ tr_status
 tr_machine_inject(tr_machine *m, tr_session_id id, uint32_t from, uint32_t to,
                   uint32_t label, tr_value v)
 {
+	tr_session *s = NULL;
 	if (!m || v.kind >= TR_SORT_KIND_COUNT_ || label >= (1u << TR_LABEL_BITS) ||
 	    from >= TR_MAX_ROLES || to >= TR_MAX_ROLES)
 		return TR_E_INVALID;
@@ -1079,7 +1080,7 @@ tr_machine_inject(tr_machine *m, tr_session_id id, uint32_t from, uint32_t to,
 		 * counted but not traced: it never entered the machine, so a
 		 * replay (which takes ingress from the effect trace) sees the same
 		 * observable trace. */
-		tr_session *s = session_find(m, id);
+		s = session_find(m, id);
 		if (!s || s->status != TR_SESSION_OPEN) {
 			m->st.messages_dropped++;
 			return s ? TR_E_CLOSED : TR_E_NOT_FOUND;
@@ -1091,14 +1092,16 @@ tr_machine_inject(tr_machine *m, tr_session_id id, uint32_t from, uint32_t to,
 		if (!q)
 			return TR_E_NOMEM;
 		for (uint32_t i = 0; i < m->ing_len; i++)
-			q[i] = m->ing[(m->ing_head + i) % m->ing_cap];
+			q[i] = m->ing[(m->ing_head + i) & (m->ing_cap - 1)];
 		tr_free(m->a, m->ing, (size_t)m->ing_cap * sizeof *q);
 		m->ing = q;
 		m->ing_cap = cap;
 		m->ing_head = 0;
 	}
-	tr_ingress *g = &m->ing[(m->ing_head + m->ing_len++) % m->ing_cap];
+	/* ing_cap is a power of two */
+	tr_ingress *g = &m->ing[(m->ing_head + m->ing_len++) & (m->ing_cap - 1)];
 	g->session = id;
+	g->s = s;
 	g->bits = v.bits;
 	g->lk = TR_LK(label, v.kind);
 	g->from = (uint16_t)from;
@@ -1158,7 +1161,11 @@ tr_machine_add_credit(tr_machine *m, tr_session_id id, uint32_t from, uint32_t t
 static void
 deliver_ingress(tr_machine *m, const tr_ingress *g)
 {
-	tr_session *s = session_find(m, g->session);
+	tr_session *s = g->s;
+	if (!s)
+		s = session_find(m, g->session);
+	else if (s->id != g->session)
+		s = NULL;
 	uint32_t ei = 0;
 	tr_edgebuf *e = s ? find_edge(s, g->from, g->to, &ei) : NULL;
 	if (m->effect_mode == 1) {
@@ -1281,8 +1288,8 @@ ingress_messages(tr_machine *m)
 		while (m->replay_pos < total && ev[m->replay_pos].kind == TR_EV_EFF_INGRESS &&
 		       ev[m->replay_pos].tick == m->tick) {
 			const tr_event *e = &ev[m->replay_pos++];
-			tr_ingress g = {e->session, e->value, TR_LK(e->label, e->aux), (uint16_t)e->role,
-			                (uint16_t)e->peer};
+			tr_ingress g = {e->session, NULL, e->value, TR_LK(e->label, e->aux),
+			                (uint16_t)e->role, (uint16_t)e->peer};
 			deliver_ingress(m, &g);
 		}
 		return;
@@ -1291,7 +1298,7 @@ ingress_messages(tr_machine *m)
 	uint32_t n = m->ing_len;
 	for (uint32_t i = 0; i < n; i++) {
 		tr_ingress g = m->ing[m->ing_head];
-		m->ing_head = (m->ing_head + 1) % m->ing_cap;
+		m->ing_head = (m->ing_head + 1) & (m->ing_cap - 1);
 		m->ing_len--;
 		deliver_ingress(m, &g);
 	}
