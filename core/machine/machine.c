@@ -1188,9 +1188,11 @@ deliver_ingress(tr_machine *m, const tr_ingress *g)
 	m->pool.e[i].lk = g->lk;
 	m->pool.e[i].bits = g->bits;
 	edge_push(m, e, i);
-	tr_coro *rc = &s->co[g->to];
-	if (rc->status == TR_CO_BLOCKED && rc->block == TR_BLOCK_RECV && rc->block_edge == ei)
-		wake(m, rc, false);
+	if (e->flags & TR_EDGE_WAIT_RECV) {
+		e->flags &= (uint8_t)~TR_EDGE_WAIT_RECV;
+		wake(m, &s->co[g->to], false);
+	}
+	(void)ei;
 }
 
 /* ---- topology ---- */
@@ -1429,9 +1431,10 @@ put_message(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei
 	m->pool.e[i].lk = lk;
 	m->pool.e[i].bits = bits;
 	edge_push(m, e, i);
-	tr_coro *rc = &s->co[to];
-	if (rc->status == TR_CO_BLOCKED && rc->block == TR_BLOCK_RECV && rc->block_edge == ei)
-		wake(m, rc, false);
+	if (e->flags & TR_EDGE_WAIT_RECV) {
+		e->flags &= (uint8_t)~TR_EDGE_WAIT_RECV;
+		wake(m, &s->co[to], false);
+	}
 	return 0;
 }
 
@@ -1449,9 +1452,10 @@ took_message(tr_machine *m, tr_session *s, tr_edgebuf *e, uint32_t ei)
 		}
 		return;
 	}
-	tr_coro *sc = &s->co[s->rt->img->edges[ei].from];
-	if (sc->status == TR_CO_BLOCKED && sc->block == TR_BLOCK_SEND && sc->block_edge == ei)
-		wake(m, sc, true);
+	if (e->flags & TR_EDGE_WAIT_SEND) {
+		e->flags &= (uint8_t)~TR_EDGE_WAIT_SEND;
+		wake(m, &s->co[s->rt->img->edges[ei].from], true);
+	}
 }
 
 /* Room for one more message on e? 0 = yes; else an outcome (blocked with
@@ -1473,6 +1477,7 @@ room(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, bool 
 	if (o == OUT_BLOCKED) {
 		c->block = TR_BLOCK_SEND;
 		c->block_edge = (uint16_t)ei;
+		e->flags |= TR_EDGE_WAIT_SEND;
 	}
 	return o;
 }
@@ -1593,6 +1598,7 @@ dispatch:
 		if (TR_UNLIKELY(!e->count || (e->flags & TR_EDGE_PARTITIONED))) {
 			c->block = TR_BLOCK_RECV;
 			c->block_edge = (uint16_t)ei;
+			e->flags |= TR_EDGE_WAIT_RECV;
 			out = OUT_BLOCKED;
 			goto leave;
 		}
@@ -1686,6 +1692,7 @@ dispatch:
 		if (TR_UNLIKELY(!e->count || (e->flags & TR_EDGE_PARTITIONED))) {
 			c->block = TR_BLOCK_RECV;
 			c->block_edge = (uint16_t)ei;
+			e->flags |= TR_EDGE_WAIT_RECV;
 			out = OUT_BLOCKED;
 			goto leave;
 		}

@@ -60,6 +60,12 @@ enum { /* tr_edgebuf.flags */
 	TR_EDGE_REMOTE_RECV = 1u << 1, /* receiver here, sender elsewhere */
 	TR_EDGE_PARTITIONED = 1u << 2, /* messages held until healed */
 	TR_EDGE_UNUSED = 1u << 3,      /* neither end here */
+	/* The receiver (sender) is blocked on this edge. Kept in the edge so
+	 * that an enqueue (dequeue) decides whether to wake without touching
+	 * the other coroutine's cache line. A stale bit only costs a wake-up
+	 * that step 5 ignores (it re-checks the coroutine's status). */
+	TR_EDGE_WAIT_RECV = 1u << 4,
+	TR_EDGE_WAIT_SEND = 1u << 5,
 };
 
 typedef struct tr_coro {
