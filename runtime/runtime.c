@@ -60,12 +60,26 @@
  *     TR_TSAN_RELEASE(&rt->epoch) and the free callback does
  *     TR_TSAN_ACQUIRE(&rt->epoch) before freeing.
  *
- * Needs from core (machine.h), none blocking: (1) a cheap "does this
- * machine have any ready coroutine" predicate would let the loop skip a
- * step_round call when idle; (2) tr_machine_inject could return a distinct
- * status for a session that is closed but not reaped. Neither is needed
- * for correctness: the loop calls step_round and relies on STUCK /
- * ALL_DONE, and the machine counts drops itself. */
+ * G1. The start gate (tr_runtime_config.start_held): while rt->held is
+ *     set, workers do everything but run rounds: they drain commands and
+ *     rings, so OPENs (and lazy opens, cancels, PART_DONEs) complete, and
+ *     they reap, so a cancelled session still ends; no role executes, so no
+ *     protocol message exists yet. A held worker with nothing in its
+ *     inboxes is idle like any other and parks (W1-W5 of rt_sync.h).
+ *     tr_runtime_release() clears held (seq_cst) and then wakes every
+ *     worker (W3); a worker about to park re-reads held (seq_cst) after its
+ *     W1 store, so either it sees the release or the releaser sees it
+ *     PARKED and wakes it: the same Dekker pair as an inbox item. Release
+ *     is one-way: a worker that has seen it never reads held again.
+ *
+ * Needs from core (machine.h): none outstanding. The loop skips
+ * step_round when tr_machine_has_work() says a round would do nothing
+ * (no ready coroutine, wake-up, ingress, timer or topology handler), so an
+ * idle or held worker calls into the machine only to open, inject, cancel
+ * and reap. tr_machine_inject returns TR_E_CLOSED (closed, not yet
+ * reaped) or TR_E_NOT_FOUND (unknown or reaped) at once, having dropped and
+ * counted the message itself; rt_deliver ignores the status, since the
+ * machine's drop counter is already in the published stats. */
 #include "troupe/runtime.h"
 
 #include <ck_epoch.h>
@@ -241,6 +255,7 @@ struct tr_runtime {
 	_Atomic uint32_t nimages;
 
 	_Atomic uint32_t next_home;
+	_Atomic bool held;        /* the start gate (G1): cleared by release */
 	_Atomic bool stopping;
 	_Atomic bool quit;
 	bool stopped;             /* stop() finished; under stop_lock */
@@ -644,7 +659,11 @@ rt_deliver(rt_worker *w, rt_session *s, uint32_t from, uint32_t to, uint32_t lab
 		w->dropped_here++;
 		return;
 	}
-	(void)tr_machine_inject(w->m, s->id, from, to, label, v);
+	/* CLOSED / NOT_FOUND: the machine dropped and counted it. Anything
+	 * else (NOMEM, INVALID) it did not count: we do. */
+	tr_status st = tr_machine_inject(w->m, s->id, from, to, label, v);
+	if (st != TR_OK && st != TR_E_CLOSED && st != TR_E_NOT_FOUND)
+		w->dropped_here++;
 }
 
 static void
@@ -834,6 +853,10 @@ rt_run_rounds(rt_worker *w)
 	for (; n < w->rt->cfg.round_budget; n++) {
 		tr_step_result res;
 		tr_fault f;
+		/* Nothing ready, woken, queued or armed: a round would only
+		 * report STUCK (or ALL_DONE). */
+		if (!tr_machine_has_work(w->m))
+			break;
 		if (tr_machine_step_round(w->m, 1, &res, &f) != TR_OK)
 			break;
 		if (res == TR_STEP_STUCK || res == TR_STEP_ALL_DONE)
@@ -951,6 +974,7 @@ rt_worker_main(void *arg)
 	rt_worker *w = arg;
 	tr_runtime *rt = w->rt;
 	uint32_t idle = 0;
+	bool held = rt->cfg.start_held; /* G1: true until we see the release */
 
 	w->init_status = rt_worker_init_owner(w);
 	/* Release: init_status is visible to the creator; pairs with its
@@ -968,7 +992,12 @@ rt_worker_main(void *arg)
 		work += rt_drain_cmds(w);
 		work += rt_drain_rings(w);
 		rt_section_end(rt, w->erec);
-		work += rt_run_rounds(w);
+		/* Acquire: pairs with the seq_cst store of held in
+		 * tr_runtime_release (G1). One-way: never read again once seen. */
+		if (held && !atomic_load_explicit(&rt->held, memory_order_acquire))
+			held = false;
+		if (!held)
+			work += rt_run_rounds(w);
 		if (w->nselfcred > 0) {
 			rt_apply_selfcredits(w);
 			work++;
@@ -997,8 +1026,11 @@ rt_worker_main(void *arg)
 		}
 		rt_give_back_slots(w);
 		tr_parker_prepare_owner(&w->park);
+		/* seq_cst load of held: the owner half of G1's Dekker pair with
+		 * the seq_cst store in tr_runtime_release, after our W1 store. */
 		if (rt_inbox_nonempty(w) || atomic_load_explicit(&rt->quit, memory_order_seq_cst) ||
-		    w->erec->n_pending > 0) {
+		    w->erec->n_pending > 0 ||
+		    (held && !atomic_load_explicit(&rt->held, memory_order_seq_cst))) {
 			tr_parker_cancel_owner(&w->park);
 			if (w->erec->n_pending > 0)
 				sched_yield(); /* give the grace period a chance */
@@ -1034,6 +1066,7 @@ tr_runtime_config_default(tr_runtime_config *c)
 	c->round_budget = 256;
 	c->spin = 256;
 	c->park_timeout_ms = 100;
+	c->start_held = false;
 }
 
 static void
@@ -1122,6 +1155,7 @@ tr_runtime_create(const tr_runtime_config *cfg, tr_runtime **out)
 		rt->cfg.round_budget = 256;
 	rt->a = a;
 	rt->T = cfg->threads;
+	atomic_init(&rt->held, cfg->start_held);
 	for (uint32_t i = 0; i < TR_ARRAY_LEN(rt->place); i++)
 		rt->place[i] = (uint8_t)(i % rt->T);
 	ck_epoch_init(&rt->epoch);
@@ -1294,6 +1328,21 @@ tr_runtime_open_session(tr_runtime *rt, const tr_image *img, const tr_handler *h
 fail_live:
 	rt_live_dec(rt);
 	return st;
+}
+
+tr_status
+tr_runtime_release(tr_runtime *rt)
+{
+	if (rt == NULL)
+		return TR_E_INVALID;
+	/* seq_cst: the releaser half of G1's Dekker pair; pairs with the
+	 * worker's acquire load in its loop and its seq_cst re-check of held
+	 * after the parker's W1 store. The wakes below then find every worker
+	 * that may have missed it (W3). */
+	atomic_store_explicit(&rt->held, false, memory_order_seq_cst);
+	for (uint32_t i = 0; i < rt->T; i++)
+		tr_parker_wake_any(&rt->w[i]->park);
+	return TR_OK;
 }
 
 /* Look id up in a section; copy what the caller needs. */

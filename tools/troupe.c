@@ -681,7 +681,8 @@ parse_run_opts(const char *verb, int argc, char **argv, run_opts *o,
 
 typedef struct latency {
 	uint64_t stride, n;
-	double *open_s;  /* per sample slot: when the session was opened */
+	double *open_s;  /* per sample slot: when the session could first run
+	                  * (every session is opened before any starts) */
 	double *lat_s;   /* collected latencies */
 	uint64_t nlat;
 } latency;
@@ -897,8 +898,13 @@ run_on_machine(const run_opts *o, const tr_image *img, tr_synth *syn,
 			rc = EXIT_RUNFAIL;
 			goto out;
 		}
-		if (lat->open_s && i % lat->stride == 0 && i / lat->stride < lat->n)
-			lat->open_s[i / lat->stride] = now_s();
+	}
+	/* Every session exists before any runs (WORKLOADS.md): a session's
+	 * latency counts from here, when it may first run. */
+	if (lat->open_s) {
+		double start = now_s();
+		for (uint64_t k = 0; k < lat->n; k++)
+			lat->open_s[k] = start;
 	}
 
 	for (;;) {
@@ -958,7 +964,7 @@ out:
 typedef struct rt_ctx {
 	latency *lat;
 	double t0;
-	_Atomic uint64_t *open_ns; /* per latency sample slot */
+	_Atomic uint64_t *open_ns; /* per latency sample slot: the release */
 	_Atomic uint64_t *lat_ns;  /* 0: not completed yet */
 	_Atomic uint32_t fault_claimed;
 	tr_fault first_fault;      /* written once by the claimer */
@@ -1009,7 +1015,9 @@ run_on_runtime(const run_opts *o, const tr_image *img, tr_synth *syn,
 	tr_handler h = tr_synth_handler(syn);
 	unsigned nroles = tr_image_nroles(img);
 	size_t ssz = tr_synth_role_state_size(syn);
-	uint8_t *states = NULL;
+	uint8_t *states = NULL, *base = NULL;
+	size_t blk = 0, cursor[TR_RUNTIME_MAX_THREADS] = {0};
+	uint64_t T = o->threads, misplaced = 0;
 	void *ptrs[TR_SYNTH_MAX_ROLES];
 	tr_runtime_worker_stats ws[TR_RUNTIME_MAX_THREADS];
 	tr_runtime_stats st_rt;
@@ -1022,10 +1030,23 @@ run_on_runtime(const run_opts *o, const tr_image *img, tr_synth *syn,
 	c.lat = lat;
 	c.open_ns = calloc(lat->n, sizeof *c.open_ns);
 	c.lat_ns = calloc(lat->n, sizeof *c.lat_ns);
-	/* One zeroed array for every role state (zero is the synthetic
-	 * handler's initial state). The runtime copies the nroles pointers into
+	/* Role states, zeroed (the synthetic handler's initial state), in one
+	 * block per worker: block w holds, contiguously and in open order, the
+	 * state of every role that worker w runs, and each block starts on a
+	 * 64-byte line, so no cache line is written by two workers (a plain
+	 * array would put neighbouring sessions, which have different homes,
+	 * on one line). Homes are dealt round-robin from worker 0
+	 * (runtime.h), so session i's home is i mod T and, with spread, role r
+	 * runs on (i + r) mod T. A worker runs at most ceil(S/T) * nroles role
+	 * states either way. This costs at most 64 bytes per worker, where
+	 * padding each session to a line would cost up to 56 bytes per session
+	 * (and would not separate the roles of one spread session). The stride
+	 * stays a multiple of 8. The runtime copies the nroles pointers into
 	 * its session record at open, so one stack array serves every open. */
-	states = calloc(o->sessions * nroles, ssz);
+	ssz = (ssz + 7) & ~(size_t)7;
+	blk = (((o->sessions + T - 1) / T) * nroles * ssz + 63) & ~(size_t)63;
+	states = calloc(blk * T + 64, 1);
+	base = states ? (uint8_t *)(((uintptr_t)states + 63) & ~(uintptr_t)63) : NULL;
 	if (!c.open_ns || !c.lat_ns || !states) {
 		snprintf(rr->why, sizeof rr->why, "out of memory for %" PRIu64
 		         " role states", o->sessions * nroles);
@@ -1044,6 +1065,9 @@ run_on_runtime(const run_opts *o, const tr_image *img, tr_synth *syn,
 		cfg.buffer_capacity = (uint32_t)o->capacity;
 	cfg.on_complete = rt_on_complete;
 	cfg.complete_ctx = &c;
+	/* Every session is created before any starts (WORKLOADS.md): held
+	 * until the last is open, so all S are live at once. */
+	cfg.start_held = true;
 	if ((st = tr_runtime_create(&cfg, &rt)) != TR_OK) {
 		snprintf(rr->why, sizeof rr->why, "cannot start the runtime: %s",
 		         tr_status_str(st));
@@ -1069,11 +1093,10 @@ run_on_runtime(const run_opts *o, const tr_image *img, tr_synth *syn,
 
 		memset(&so, 0, sizeof so);
 		so.user = (void *)(uintptr_t)i;
-		for (unsigned r = 0; r < nroles; r++)
-			p[r] = states + (i * nroles + r) * ssz;
-		if (i % lat->stride == 0 && i / lat->stride < lat->n)
-			atomic_store_explicit(&c.open_ns[i / lat->stride], now_ns(),
-			                      memory_order_relaxed);
+		for (unsigned r = 0; r < nroles; r++) {
+			uint64_t w = (i + (o->spread ? r : 0)) % T;
+			p[r] = base + w * blk + cursor[w]++ * ssz;
+		}
 		if ((st = tr_runtime_open_session(rt, img, &h, p, &so, &id)) != TR_OK) {
 			snprintf(rr->why, sizeof rr->why,
 			         "cannot open session %" PRIu64 " of %" PRIu64 ": %s", i + 1,
@@ -1081,11 +1104,28 @@ run_on_runtime(const run_opts *o, const tr_image *img, tr_synth *syn,
 			rc = EXIT_RUNFAIL;
 			goto out;
 		}
+		/* The id's low 8 bits are its home (runtime.h). A miss only costs
+		 * shared cache lines, never correctness. */
+		misplaced += (id & 0xffu) != i % T;
 		if ((i & 0xffff) == 0xffff) {
 			tr_runtime_stats_get(rt, &st_rt, NULL, 0);
 			progress_show(&pr, st_rt.sessions_completed, st_rt.messages, now_s(),
 			              false);
 		}
+	}
+	if (misplaced)
+		fprintf(stderr, "troupe run: %" PRIu64 " sessions not on the predicted "
+		        "worker (their role states may share cache lines)\n", misplaced);
+	/* Latency counts from the release, when every session may first run:
+	 * the relaxed stores are ordered before any on_complete by the
+	 * release itself (runtime.h). */
+	uint64_t rel = now_ns();
+	for (uint64_t k = 0; k < lat->n; k++)
+		atomic_store_explicit(&c.open_ns[k], rel, memory_order_relaxed);
+	if ((st = tr_runtime_release(rt)) != TR_OK) {
+		snprintf(rr->why, sizeof rr->why, "release: %s", tr_status_str(st));
+		rc = EXIT_RUNFAIL;
+		goto out;
 	}
 	/* Wait in slices so the progress line moves. */
 	for (;;) {
@@ -1151,7 +1191,7 @@ print_summary(const run_opts *o, const char *wname, const run_result *rr,
 	       rr->wall, rate);
 	printf("  sessions      %" PRIu64 " ok, %" PRIu64 " failed\n", rr->ok,
 	       rr->failed);
-	printf("  latency       p50 %s  p99 %s  (session open to close, %" PRIu64
+	printf("  latency       p50 %s  p99 %s  (session start to close, %" PRIu64
 	       " sampled)\n", p50, p99, lat->nlat);
 	/* Growth over the RSS before the run is what sessions cost. */
 	double grow = rss > base_rss ? (double)(rss - base_rss) * 1024.0 : 0;

@@ -104,6 +104,13 @@ typedef struct tr_runtime_config {
 	uint32_t spin;             /* idle loops before parking; default 256 */
 	uint32_t park_timeout_ms;  /* a parked worker wakes at least this often;
 	                            * 0 = only when woken; default 100 */
+	/* Start gate: true opens the runtime held. Sessions opened while it is
+	 * held are set up on their workers (every part opened, so they are
+	 * live and counted as open) but none of their roles runs until
+	 * tr_runtime_release(). Held workers with nothing to set up park as
+	 * when idle. Cancel and stop work while held: the sessions they end
+	 * complete without running. Default false (sessions start at once). */
+	bool start_held;
 } tr_runtime_config;
 
 /* Fill c with the defaults above. Cannot fail. */
@@ -116,6 +123,18 @@ TR_API void tr_runtime_config_default(tr_runtime_config *c);
  * placement or policy, NULL out), TR_E_NOMEM, TR_E_IO (a thread could not
  * be started). On error nothing is left running and *out is NULL. */
 TR_API tr_status tr_runtime_create(const tr_runtime_config *cfg, tr_runtime **out);
+
+/* Open the start gate of a runtime created with start_held: every worker
+ * starts running the roles of the sessions it holds (and of any opened
+ * later), and workers parked while held are woken. Returns at once; it does
+ * not wait for the sessions (tr_runtime_drain does). One-way and
+ * idempotent: on a runtime that is not held, or already released, it does
+ * nothing. What the caller wrote before the call happens-before every
+ * handler call and on_complete of a session that runs after it. Any
+ * thread, including on_complete; not after stop. Errors:
+ * TR_E_INVALID (NULL). After it, the runtime behaves as one created with
+ * start_held false. */
+TR_API tr_status tr_runtime_release(tr_runtime *rt);
 
 /* Allow sessions of img. The runtime does not take ownership: img must
  * outlive the runtime. Registering an image twice is a no-op. Errors:
@@ -132,7 +151,10 @@ typedef struct tr_runtime_session_opts {
 } tr_runtime_session_opts;
 
 /* Open a session of a registered image and return its id at once; it
- * starts on its home worker (chosen round-robin) shortly after. The handler
+ * starts on its home worker shortly after (or at tr_runtime_release when
+ * the runtime is held). Homes are dealt round-robin from worker 0, so when
+ * no open fails the k-th session opened (from 0, over all threads) has
+ * home k mod threads, the low 8 bits of its id. The handler
  * is copied; its ctx, and the nroles pointers of role_states (may be NULL:
  * all NULL), must stay valid until on_complete for this session returns.
  * opts may be NULL. Errors: TR_E_INVALID (NULL args, unregistered image,

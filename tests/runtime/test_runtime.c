@@ -1,7 +1,8 @@
 /* tests/runtime/test_runtime.c: the runtime's API and life cycle: argument
  * checks, host roles (post / on_host_message), cancel, fault propagation
  * across workers (runtime.c S3), idle CPU and wake-up (issue 5, done-when
- * 4; rt_sync.h W1-W5) and stop under load (done-when 5).
+ * 4; rt_sync.h W1-W5), stop under load (done-when 5) and the start
+ * gate (runtime.c G1).
  * Argument 1: idle seconds (default 5). Argument 2: live sessions for the
  * stop test (default 100000). */
 #include <pthread.h>
@@ -363,6 +364,145 @@ test_fault_spread(void **state)
 	free(ptrs);
 }
 
+/* The start gate (runtime.c G1): with start_held, N sessions open on every
+ * worker (all parts live) but no round runs and none completes, the held
+ * workers park rather than spin, a cancel still ends a held session, and
+ * after tr_runtime_release all the others complete with exact counts. */
+static void
+gate_run(rt_wl *wl, tr_placement placement, uint64_t N, int64_t R)
+{
+	const uint32_t T = 2;
+	const unsigned K = wl->nroles;
+	tr_runtime_config c;
+	tr_runtime *rt;
+	rt_done d = {.expected = rt_wl_expected(wl->kind, (uint64_t)R)};
+	rt_wl_role *roles = calloc(N * K, sizeof *roles);
+	void **ptrs = calloc(N * K, sizeof *ptrs);
+	tr_session_id *ids = calloc(N, sizeof *ids);
+	tr_handler hd = rt_wl_handler(wl);
+	tr_runtime_worker_stats ws[2];
+	tr_runtime_stats s;
+	tr_session_status sst;
+
+	assert_non_null(roles);
+	assert_non_null(ptrs);
+	assert_non_null(ids);
+	atomic_store(&wl->errors, 0);
+	tr_runtime_config_default(&c);
+	assert_false(c.start_held);
+	c.threads = T;
+	c.placement = placement;
+	c.on_complete = rt_done_cb;
+	c.complete_ctx = &d;
+	c.start_held = true;
+	assert_int_equal(tr_runtime_create(&c, &rt), TR_OK);
+	assert_int_equal(tr_runtime_register_image(rt, wl->img), TR_OK);
+	for (uint64_t i = 0; i < N * K; i++)
+		ptrs[i] = &roles[i];
+	for (uint64_t k = 0; k < N; k++)
+		rt_wl_roles_init(&roles[k * K], K, R);
+	for (uint64_t k = 0; k < N; k++) {
+		assert_int_equal(tr_runtime_open_session(rt, wl->img, &hd, &ptrs[k * K], NULL,
+		                                         &ids[k]), TR_OK);
+		assert_int_equal(ids[k] & 0xffu, k % T); /* homes dealt from worker 0 */
+	}
+
+	/* Every part opens while held: local, one part per session; spread
+	 * (K >= T), one per worker. Wait (bounded) for both workers to have
+	 * opened theirs and parked since. */
+	const uint64_t parts = placement == TR_PLACE_SPREAD ? N * T : N;
+	for (int i = 0; i < 1000; i++) {
+		tr_runtime_stats_get(rt, &s, ws, T);
+		if (ws[0].parts_live + ws[1].parts_live == parts && ws[0].parks > 0 &&
+		    ws[1].parks > 0)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(ws[0].parts_live + ws[1].parts_live, parts);
+
+	/* Held for a while: nothing runs, nothing completes, and the workers
+	 * sleep (spinning would cost about T cores). */
+	double c0 = cpu_seconds(), t0 = rt_now();
+	usleep(300000);
+	double used = cpu_seconds() - c0, wall = rt_now() - t0;
+	print_message("held %s/%s: %.4f s CPU over %.3f s\n", wl->name,
+	              placement == TR_PLACE_SPREAD ? "spread" : "local", used, wall);
+	assert_true(used < 0.25 * wall);
+	tr_runtime_stats_get(rt, &s, ws, T);
+	assert_int_equal(atomic_load(&d.done), 0);
+	assert_int_equal(s.sessions_opened, N);
+	assert_int_equal(s.sessions_completed, 0);
+	assert_int_equal(s.sessions_live, N);
+	assert_int_equal(s.messages, 0);
+	assert_int_equal(ws[0].rounds + ws[1].rounds, 0);
+	assert_int_equal(ws[0].parts_live + ws[1].parts_live, parts);
+	for (uint64_t k = 0; k < N; k++) {
+		assert_int_equal(tr_runtime_session_status(rt, ids[k], &sst), TR_OK);
+		assert_int_equal(sst, TR_SESSION_OPEN);
+	}
+
+	/* A cancel ends a held session without running it. */
+	assert_int_equal(tr_runtime_cancel(rt, ids[N / 2]), TR_OK);
+	for (int i = 0; i < 1000 && atomic_load(&d.done) == 0; i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&d.done), 1);
+	assert_int_equal(atomic_load(&d.cancelled), 1);
+	assert_int_equal(tr_runtime_session_status(rt, ids[N / 2], &sst), TR_E_NOT_FOUND);
+	assert_int_equal(tr_runtime_drain(rt, 50), TR_E_LIMIT); /* still held */
+	assert_int_equal(atomic_load(&d.done), 1);
+
+	assert_int_equal(tr_runtime_release(NULL), TR_E_INVALID);
+	assert_int_equal(tr_runtime_release(rt), TR_OK);
+	assert_int_equal(tr_runtime_release(rt), TR_OK); /* idempotent */
+	assert_int_equal(tr_runtime_drain(rt, 60000), TR_OK);
+	assert_int_equal(atomic_load(&d.done), N);
+	assert_int_equal(atomic_load(&d.ok), N - 1);
+	assert_int_equal(atomic_load(&d.cancelled), 1);
+	assert_int_equal(atomic_load(&d.faulted), 0);
+	assert_int_equal(atomic_load(&d.wrong_count), 0);
+	assert_int_equal(atomic_load(&d.messages), (N - 1) * d.expected);
+	assert_int_equal(atomic_load(&wl->errors), 0);
+	assert_int_equal(tr_runtime_stop(rt, NULL), TR_OK);
+	tr_runtime_stats_get(rt, &s, NULL, 0);
+	assert_int_equal(s.sessions_completed, N);
+	assert_int_equal(s.sessions_ok, N - 1);
+	assert_int_equal(s.messages, (N - 1) * d.expected);
+	assert_int_equal(s.sessions_freed, N);
+	tr_runtime_free(rt);
+	free(roles);
+	free(ptrs);
+	free(ids);
+}
+
+static void
+test_start_gate(void **state)
+{
+	(void)state;
+	gate_run(&g_pp, TR_PLACE_LOCAL, 2000, 5);
+	gate_run(&g_ring, TR_PLACE_SPREAD, 500, 3);
+
+	/* Not held: release is a no-op and sessions run at once. */
+	tr_runtime *rt;
+	rt_done d = {.expected = rt_wl_expected(RT_WL_PINGPONG, 2)};
+	rt_wl_role roles[2];
+	void *ptrs[2] = {&roles[0], &roles[1]};
+	tr_handler hd = rt_wl_handler(&g_pp);
+	tr_runtime_config c;
+	tr_session_id id;
+	tr_runtime_config_default(&c);
+	c.on_complete = rt_done_cb;
+	c.complete_ctx = &d;
+	assert_int_equal(tr_runtime_create(&c, &rt), TR_OK);
+	assert_int_equal(tr_runtime_register_image(rt, g_pp.img), TR_OK);
+	rt_wl_roles_init(roles, 2, 2);
+	assert_int_equal(tr_runtime_open_session(rt, g_pp.img, &hd, ptrs, NULL, &id), TR_OK);
+	assert_int_equal(tr_runtime_drain(rt, 10000), TR_OK);
+	assert_int_equal(tr_runtime_release(rt), TR_OK);
+	assert_int_equal(atomic_load(&d.ok), 1);
+	assert_int_equal(atomic_load(&d.wrong_count), 0);
+	tr_runtime_free(rt);
+}
+
 /* Done-when 5: stop with many live sessions (that would run for ever)
  * returns with one summary per session and frees every record. */
 static void
@@ -430,6 +570,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_cancel_blocked),
 		cmocka_unit_test(test_fault_spread),
 		cmocka_unit_test(test_stop_under_load),
+		cmocka_unit_test(test_start_gate),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
