@@ -273,14 +273,18 @@ static void
 list_unlink(tr_sched *s, uint32_t lvi, uint32_t id)
 {
 	tr_sched_level *l = &s->lv[lvi];
+	/* The head's prev is unspecified (pick does not write it: that store
+	 * would miss the cache once per round), so the head is recognised by
+	 * l->head, never by its prev. */
 	uint32_t nx = s->link[id].next, pv = s->link[id].prev;
-	if (pv == TR_SCHED_NONE)
+	bool was_head = l->head == id;
+	if (was_head)
 		l->head = nx;
 	else
 		s->link[pv].next = nx;
 	if (nx == TR_SCHED_NONE)
-		l->tail = pv;
-	else
+		l->tail = was_head ? TR_SCHED_NONE : pv;
+	else if (!was_head)
 		s->link[nx].prev = pv;
 	if (--l->nready == 0 && s->lvpos)
 		bm_clear(s, s->lvpos[lvi]);

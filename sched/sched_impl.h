@@ -134,11 +134,10 @@ tr_sched_pick_inl_(tr_sched *s)
 		if (id == TR_SCHED_NONE)
 			return TR_SCHED_NONE;
 		uint32_t nx = s->link[id].next;
+		/* the new head's prev is left as it is: see list_unlink */
 		l->head = nx;
 		if (nx == TR_SCHED_NONE)
 			l->tail = TR_SCHED_NONE;
-		else
-			s->link[nx].prev = TR_SCHED_NONE;
 		l->nready--;
 		s->n[TR_SCHED_READY]--;
 		s->n[TR_SCHED_RUNNING]++;

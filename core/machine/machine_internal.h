@@ -168,11 +168,6 @@ typedef struct tr_timer {
 
 typedef struct tr_ingress {
 	tr_session_id session;
-	/* The session found when the message was queued, so that delivery
-	 * needs no second lookup: blocks are recycled, never freed while the
-	 * machine lives, and delivery checks that the block still holds this
-	 * id (a reaped block holds 0, a reused one another id). NULL: look up. */
-	struct tr_session *s;
 	uint64_t bits;
 	uint32_t lk;
 	uint16_t from, to;

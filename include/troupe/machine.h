@@ -254,11 +254,10 @@ TR_API tr_status tr_machine_set_timeout(tr_machine *m, tr_session_id id,
  * 3 of the next round, in arrival order. The receiving role must run here.
  * The label (string id) and value are checked at delivery; an unknown label
  * or a wrong-kind value faults the receiver (UNKNOWN_LABEL/TYPE_VIOLATION).
- * Errors: TR_E_NOT_FOUND (no such session, or reaped: the message is
- * dropped and counted), TR_E_CLOSED (the session has closed but is not yet
- * reaped: dropped and counted), TR_E_INVALID (bad arguments), TR_E_NOMEM.
- * A session that exists and is open when the message is queued may still
- * close before step 3; the message is then dropped and counted there. */
+ * Queuing does not look the session up (that would touch its memory twice
+ * per message); a message for a session that is unknown, closed or reaped
+ * at step 3 is dropped, counted and traced DROPPED there.
+ * Errors: TR_E_INVALID (bad arguments), TR_E_NOMEM. */
 TR_API tr_status tr_machine_inject(tr_machine *m, tr_session_id id, uint32_t from,
                                    uint32_t to, uint32_t label, tr_value v);
 
