@@ -80,6 +80,9 @@ rt_run_workload(rt_wl *wl, rt_run *r)
 		cfg.park_timeout_ms = (uint32_t)atoi(getenv("RT_PARK_MS"));
 	cfg.on_complete = rt_done_cb;
 	cfg.complete_ctx = &d;
+	/* All sessions are created before any starts (WORKLOADS.md, as the
+	 * peers do): the host thread does not compete with the workers. */
+	cfg.start_held = true;
 	/* Each session's role states start on a cache line of their own:
 	 * consecutive sessions go to different homes, and states that share a
 	 * line with another worker's session would measure false sharing in
@@ -108,6 +111,8 @@ rt_run_workload(rt_wl *wl, rt_run *r)
 		if ((r->st = tr_runtime_open_session(rt, wl->img, &h, &ptrs[s * K], NULL, &id)) != TR_OK)
 			goto out_rt;
 	}
+	if ((r->st = tr_runtime_release(rt)) != TR_OK)
+		goto out_rt;
 	r->st = tr_runtime_drain(rt, 120000);
 	r->wall_s = rt_now() - t0;
 out_rt:
