@@ -1491,6 +1491,41 @@ room(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, bool 
 	return o;
 }
 
+/* The common part of SEND and OFFER once there is room: ask on_send for a
+ * payload when the sort has one (its kind checked against the local
+ * type), trace, then enqueue (or hand off, or drop under DROP). Returns 0
+ * or an outcome with *fk set. */
+static TR_ALWAYS_INLINE int
+emit(tr_machine *m, tr_session *s, tr_coro *c, const tr_handler *h, tr_effect *eff,
+     tr_edgebuf *e, uint32_t ei, uint32_t peer, uint32_t label, uint32_t kind, bool drop,
+     uint64_t *reg, uint32_t ev, tr_fault_kind *fk)
+{
+	uint64_t bits = 0;
+	if (kind != TR_VAL_UNIT) {
+		tr_value v;
+		tr_status st = eff_send(m, s, h, eff, peer, label, kind, &v);
+		if (TR_UNLIKELY(st != TR_OK || v.kind != kind)) {
+			*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH
+			      : st ? TR_FAULT_INVOKE : TR_FAULT_TYPE_VIOLATION;
+			return OUT_FAULT;
+		}
+		bits = v.bits;
+		*reg = bits;
+	}
+	obs(m, drop ? TR_EV_DROPPED : ev, s->id, c->role, peer, label, kind, bits);
+	if (TR_UNLIKELY(drop)) {
+		m->st.messages_dropped++;
+	} else {
+		int o = put_message(m, s, c, e, ei, TR_LK(label, kind), bits, fk);
+		if (TR_UNLIKELY(o))
+			return o;
+		s->messages++;
+		m->st.messages_sent++;
+	}
+	progress(s, m->tick);
+	return 0;
+}
+
 /* Run coroutine c for at most cfg.slice instructions (step 9). */
 static int
 run_slice(tr_machine *m, tr_coro *c, tr_fault_kind *fk)
@@ -1565,34 +1600,12 @@ dispatch:
 			out = o;
 			goto leave;
 		}
-		uint32_t kind = rt->sort_kind[insn->b];
-		uint32_t peer = img->edges[ei].to;
-		uint64_t bits = 0;
-		if (kind != TR_VAL_UNIT) {
-			tr_value v;
-			tr_status st = eff_send(m, s, h, &eff, peer, insn->a, kind, &v);
-			if (TR_UNLIKELY(st != TR_OK || v.kind != kind)) {
-				*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH
-				      : st ? TR_FAULT_INVOKE : TR_FAULT_TYPE_VIOLATION;
-				out = OUT_FAULT;
-				goto leave;
-			}
-			bits = v.bits;
-			regs[insn->reg] = bits;
+		o = emit(m, s, c, h, &eff, e, ei, img->edges[ei].to, insn->a, rt->sort_kind[insn->b],
+		         drop, &regs[insn->reg], TR_EV_SENT, fk);
+		if (TR_UNLIKELY(o)) {
+			out = o;
+			goto leave;
 		}
-		obs(m, drop ? TR_EV_DROPPED : TR_EV_SENT, s->id, c->role, peer, insn->a, kind, bits);
-		if (TR_UNLIKELY(drop)) {
-			m->st.messages_dropped++;
-		} else {
-			o = put_message(m, s, c, e, ei, TR_LK(insn->a, kind), bits, fk);
-			if (TR_UNLIKELY(o)) {
-				out = o;
-				goto leave;
-			}
-			s->messages++;
-			m->st.messages_sent++;
-		}
-		progress(s, m->tick);
 		pc++;
 		NEXT();
 	}
@@ -1661,33 +1674,12 @@ dispatch:
 			goto leave;
 		}
 		const tr_tentry *te = &img->tentries[tb->first + pick];
-		uint32_t kind = rt->sort_kind[te->sort];
-		uint64_t bits = 0;
-		if (kind != TR_VAL_UNIT) {
-			tr_value v;
-			st = eff_send(m, s, h, &eff, peer, te->label, kind, &v);
-			if (TR_UNLIKELY(st != TR_OK || v.kind != kind)) {
-				*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH
-				      : st ? TR_FAULT_INVOKE : TR_FAULT_TYPE_VIOLATION;
-				out = OUT_FAULT;
-				goto leave;
-			}
-			bits = v.bits;
-			regs[insn->reg] = bits;
+		o = emit(m, s, c, h, &eff, e, ei, peer, te->label, rt->sort_kind[te->sort], drop,
+		         &regs[insn->reg], TR_EV_OFFERED, fk);
+		if (TR_UNLIKELY(o)) {
+			out = o;
+			goto leave;
 		}
-		obs(m, drop ? TR_EV_DROPPED : TR_EV_OFFERED, s->id, c->role, peer, te->label, kind, bits);
-		if (TR_UNLIKELY(drop)) {
-			m->st.messages_dropped++;
-		} else {
-			o = put_message(m, s, c, e, ei, TR_LK(te->label, kind), bits, fk);
-			if (TR_UNLIKELY(o)) {
-				out = o;
-				goto leave;
-			}
-			s->messages++;
-			m->st.messages_sent++;
-		}
-		progress(s, m->tick);
 		pc = te->target;
 		NEXT();
 	}
