@@ -175,6 +175,14 @@ tr_sched_done_inl_(tr_sched *s, uint32_t id)
 		tr_sched_done_slow_(s, id);
 }
 
+/* The id the next pick would return under the cooperative policy, or
+ * TR_SCHED_NONE (other policies: NONE). A hint for prefetching only. */
+static inline uint32_t
+tr_sched_peek_hint(const tr_sched *s)
+{
+	return s->policy == TR_POLICY_COOPERATIVE ? s->lv[0].head : TR_SCHED_NONE;
+}
+
 #define tr_sched_ready(s, id) tr_sched_ready_inl_((s), (id))
 #define tr_sched_block(s, id) tr_sched_block_inl_((s), (id))
 #define tr_sched_done(s, id) tr_sched_done_inl_((s), (id))
