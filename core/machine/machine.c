@@ -1526,6 +1526,26 @@ emit(tr_machine *m, tr_session *s, tr_coro *c, const tr_handler *h, tr_effect *e
 	return 0;
 }
 
+/* The common start of RECEIVE and CHOOSE: when edge ei has nothing to
+ * deliver (empty, or partitioned) mark c blocked on it and return false;
+ * else take the first entry into *en (freeing room: a waiting sender is
+ * woken, a remote one owed a credit). */
+static TR_ALWAYS_INLINE bool
+take(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, tr_entry *en)
+{
+	if (TR_UNLIKELY(!e->count || (e->flags & TR_EDGE_PARTITIONED))) {
+		c->block = TR_BLOCK_RECV;
+		c->block_edge = (uint16_t)ei;
+		e->flags |= TR_EDGE_WAIT_RECV;
+		return false;
+	}
+	uint32_t i = edge_pop(m, e);
+	*en = m->pool.e[i];
+	pool_put(m, i);
+	took_message(m, s, e, ei);
+	return true;
+}
+
 /* Run coroutine c for at most cfg.slice instructions (step 9). */
 static int
 run_slice(tr_machine *m, tr_coro *c, tr_fault_kind *fk)
@@ -1617,18 +1637,12 @@ dispatch:
 	{
 		uint32_t ei = insn->edge;
 		tr_edgebuf *e = &edges[ei];
-		if (TR_UNLIKELY(!e->count || (e->flags & TR_EDGE_PARTITIONED))) {
-			c->block = TR_BLOCK_RECV;
-			c->block_edge = (uint16_t)ei;
-			e->flags |= TR_EDGE_WAIT_RECV;
+		tr_entry en;
+		if (!take(m, s, c, e, ei, &en)) {
 			out = OUT_BLOCKED;
 			goto leave;
 		}
 		uint32_t kind = rt->sort_kind[insn->b];
-		uint32_t i = edge_pop(m, e);
-		tr_entry en = m->pool.e[i];
-		pool_put(m, i);
-		took_message(m, s, e, ei);
 		uint32_t peer = img->edges[ei].from;
 		if (TR_UNLIKELY(en.lk != TR_LK(insn->a, kind))) {
 			*fk = (en.lk & ((1u << TR_LABEL_BITS) - 1)) != insn->a ? TR_FAULT_UNKNOWN_LABEL
@@ -1690,17 +1704,11 @@ dispatch:
 	{
 		uint32_t ei = insn->edge;
 		tr_edgebuf *e = &edges[ei];
-		if (TR_UNLIKELY(!e->count || (e->flags & TR_EDGE_PARTITIONED))) {
-			c->block = TR_BLOCK_RECV;
-			c->block_edge = (uint16_t)ei;
-			e->flags |= TR_EDGE_WAIT_RECV;
+		tr_entry en;
+		if (!take(m, s, c, e, ei, &en)) {
 			out = OUT_BLOCKED;
 			goto leave;
 		}
-		uint32_t i = edge_pop(m, e);
-		tr_entry en = m->pool.e[i];
-		pool_put(m, i);
-		took_message(m, s, e, ei);
 		const tr_table *tb = &img->tables[insn->a];
 		const uint32_t *labels_of = rt->table_labels[insn->a];
 		uint32_t label = en.lk & ((1u << TR_LABEL_BITS) - 1);
