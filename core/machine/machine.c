@@ -410,10 +410,22 @@ edge_free_all(tr_machine *m, tr_edgebuf *e)
 
 /* ---- session table ---- */
 
+/* id -> session: open addressing with linear probing. Beside each slot's
+ * pointer the table keeps the id's 32-bit hash, so that a probe compares
+ * hashes (in the table's own cache lines) and dereferences only the session
+ * it will return, growth rehashes without touching sessions, and deletion
+ * finds each entry's home slot without touching it either. With many
+ * sessions every dereference is a likely cache miss. */
+static inline uint32_t
+hash32(tr_session_id id)
+{
+	return (uint32_t)((id * 0x9E3779B97F4A7C15ull) >> 32);
+}
+
 static inline uint32_t
 hash_id(tr_session_id id, uint32_t cap)
 {
-	return (uint32_t)((id * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
+	return hash32(id) & (cap - 1);
 }
 
 static tr_session *
@@ -421,22 +433,37 @@ session_find(const tr_machine *m, tr_session_id id)
 {
 	if (!m->table_cap)
 		return NULL;
-	for (uint32_t i = hash_id(id, m->table_cap);; i = (i + 1) & (m->table_cap - 1)) {
+	uint32_t h = hash32(id), mask = m->table_cap - 1;
+	for (uint32_t i = h & mask;; i = (i + 1) & mask) {
 		tr_session *s = m->table[i];
 		if (!s)
 			return NULL;
-		if (s->id == id)
+		if (m->table_hash[i] == h && s->id == id)
+			return s;
+	}
+}
+
+/* The session a lookup of id would most likely return, without touching
+ * any session (a prefetch hint; NULL when none). */
+static inline tr_session *
+session_guess(const tr_machine *m, tr_session_id id)
+{
+	uint32_t h = hash32(id), mask = m->table_cap - 1;
+	for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+		tr_session *s = m->table[i];
+		if (!s || m->table_hash[i] == h)
 			return s;
 	}
 }
 
 static void
-table_insert_raw(tr_session **t, uint32_t cap, tr_session *s)
+table_insert_raw(tr_session **t, uint32_t *th, uint32_t cap, tr_session *s, uint32_t h)
 {
-	uint32_t i = hash_id(s->id, cap);
+	uint32_t i = h & (cap - 1);
 	while (t[i])
 		i = (i + 1) & (cap - 1);
 	t[i] = s;
+	th[i] = h;
 }
 
 static tr_status
@@ -447,13 +474,19 @@ table_reserve(tr_machine *m)
 		return TR_OK;
 	uint32_t cap = m->table_cap ? m->table_cap * 2 : 64;
 	tr_session **t = tr_calloc(m->a, cap, sizeof *t);
-	if (!t)
+	uint32_t *th = tr_alloc(m->a, (size_t)cap * sizeof *th);
+	if (!t || !th) {
+		tr_free(m->a, t, (size_t)cap * sizeof *t);
+		tr_free(m->a, th, (size_t)cap * sizeof *th);
 		return TR_E_NOMEM;
+	}
 	for (uint32_t i = 0; i < m->table_cap; i++)
 		if (m->table[i])
-			table_insert_raw(t, cap, m->table[i]);
+			table_insert_raw(t, th, cap, m->table[i], m->table_hash[i]);
 	tr_free(m->a, m->table, (size_t)m->table_cap * sizeof *t);
+	tr_free(m->a, m->table_hash, (size_t)m->table_cap * sizeof *th);
 	m->table = t;
+	m->table_hash = th;
 	m->table_cap = cap;
 	return TR_OK;
 }
@@ -472,10 +505,11 @@ table_remove(tr_machine *m, tr_session *s)
 		tr_session *t = m->table[j];
 		if (!t)
 			break;
-		uint32_t k = hash_id(t->id, m->table_cap);
+		uint32_t k = m->table_hash[j] & mask;
 		/* t may move into the hole at i when its home k is not in (i, j] */
 		if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
 			m->table[i] = t;
+			m->table_hash[i] = m->table_hash[j];
 			i = j;
 		}
 	}
@@ -679,6 +713,7 @@ tr_machine_free(tr_machine *m)
 			tr_free(a, s->ext, sizeof *s->ext);
 	}
 	tr_free(a, m->table, (size_t)m->table_cap * sizeof *m->table);
+	tr_free(a, m->table_hash, (size_t)m->table_cap * sizeof *m->table_hash);
 	tr_image_rt *rt = m->images;
 	while (rt) {
 		tr_image_rt *next = rt->next;
@@ -955,7 +990,7 @@ tr_machine_open_session(tr_machine *m, const tr_image *img, const tr_handler *h,
 		m->nlive++;
 		tr_sched_ready(&m->sched, c->id);
 	}
-	table_insert_raw(m->table, m->table_cap, s);
+	table_insert_raw(m->table, m->table_hash, m->table_cap, s, hash32(sid));
 	m->nsessions++;
 	if (!opts->id && sid >= m->next_id)
 		m->next_id = sid + 1;
@@ -1284,24 +1319,25 @@ ingress_messages(tr_machine *m)
 	 * delivery touches a session that is usually out of cache (sessions
 	 * of other workers' roles come in any order), so the loop runs a
 	 * prefetch pipeline ahead of itself: the table slot of message i+16,
-	 * the session block of i+8 (its slot is in cache by then), the edge
-	 * of i+4 (its block is in cache by then). Prefetches are hints: a
+	 * the session block of i+8 (found from the slot's hashes, which are in
+	 * cache by then), the edge of i+4 (its block is in cache by then). Prefetches are hints: a
 	 * wrong guess costs nothing but the hint. */
 	uint32_t n = m->ing_len, mask = m->ing_cap - 1, head = m->ing_head;
 	bool pf = m->table_cap != 0;
 	for (uint32_t i = 0; i < n; i++) {
-		if (pf && i + 16 < n)
-			__builtin_prefetch(&m->table[hash_id(m->ing[(head + i + 16) & mask].session,
-			                                     m->table_cap)]);
+		if (pf && i + 16 < n) {
+			uint32_t k = hash_id(m->ing[(head + i + 16) & mask].session, m->table_cap);
+			__builtin_prefetch(&m->table[k]);
+			__builtin_prefetch(&m->table_hash[k]);
+		}
 		if (pf && i + 8 < n) {
-			tr_session *p = m->table[hash_id(m->ing[(head + i + 8) & mask].session,
-			                                 m->table_cap)];
+			tr_session *p = session_guess(m, m->ing[(head + i + 8) & mask].session);
 			if (p)
 				__builtin_prefetch(p);
 		}
 		if (pf && i + 4 < n) {
 			const tr_ingress *g2 = &m->ing[(head + i + 4) & mask];
-			tr_session *p = m->table[hash_id(g2->session, m->table_cap)];
+			tr_session *p = session_guess(m, g2->session);
 			if (p && p->id == g2->session) {
 				tr_edgebuf *e = find_edge(p, g2->from, g2->to, NULL);
 				if (e)
@@ -2035,6 +2071,7 @@ tr_machine_stats_get(const tr_machine *m, tr_machine_stats *out)
 	out->pool_entries = m->pool.cap;
 	out->in_flight = m->pool.used;
 	out->bytes = m->st.bytes + (size_t)m->pool.cap * sizeof(tr_entry) +
-	             (size_t)m->table_cap * sizeof(tr_session *) + tr_sched_bytes(&m->sched) +
+	             (size_t)m->table_cap * (sizeof(tr_session *) + sizeof(uint32_t)) +
+	             tr_sched_bytes(&m->sched) +
 	             m->trace.cap * sizeof(tr_event) + m->effects.cap * sizeof(tr_event);
 }

@@ -198,6 +198,7 @@ struct tr_machine {
 
 	/* id -> session, open addressing with linear probing. */
 	tr_session **table;
+	uint32_t *table_hash; /* hash32 of each slot's id (valid where table[i]) */
 	uint32_t table_cap; /* power of two */
 	uint32_t nsessions;
 
