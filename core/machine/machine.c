@@ -1582,6 +1582,27 @@ take(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, tr_en
 	return true;
 }
 
+/* The common end of RECEIVE and CHOOSE once the message was checked:
+ * count it, note progress, trace, and hand a payload to the register and
+ * to on_recv. Returns 0, or OUT_FAULT with *fk set. */
+static TR_ALWAYS_INLINE int
+accept(tr_machine *m, tr_session *s, tr_coro *c, const tr_handler *h, tr_effect *eff,
+       uint32_t peer, uint32_t label, uint32_t kind, uint64_t bits, uint64_t *reg,
+       uint32_t ev, tr_fault_kind *fk)
+{
+	m->st.messages_received++;
+	progress(s, m->tick);
+	obs(m, ev, s->id, c->role, peer, label, kind, bits);
+	if (kind == TR_VAL_UNIT)
+		return 0;
+	*reg = bits;
+	tr_status st = eff_recv(m, s, h, eff, peer, label, kind, bits);
+	if (TR_LIKELY(st == TR_OK))
+		return 0;
+	*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH : TR_FAULT_INVOKE;
+	return OUT_FAULT;
+}
+
 /* Run coroutine c for at most cfg.slice instructions (step 9). */
 static int
 run_slice(tr_machine *m, tr_coro *c, tr_fault_kind *fk)
@@ -1686,17 +1707,10 @@ dispatch:
 			out = OUT_FAULT;
 			goto leave;
 		}
-		m->st.messages_received++;
-		progress(s, m->tick);
-		obs(m, TR_EV_RECEIVED, s->id, c->role, peer, insn->a, kind, en.bits);
-		if (kind != TR_VAL_UNIT) {
-			regs[insn->reg] = en.bits;
-			tr_status st = eff_recv(m, s, h, &eff, peer, insn->a, kind, en.bits);
-			if (TR_UNLIKELY(st)) {
-				*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH : TR_FAULT_INVOKE;
-				out = OUT_FAULT;
-				goto leave;
-			}
+		if (TR_UNLIKELY(accept(m, s, c, h, &eff, peer, insn->a, kind, en.bits,
+		                       &regs[insn->reg], TR_EV_RECEIVED, fk))) {
+			out = OUT_FAULT;
+			goto leave;
 		}
 		pc++;
 		NEXT();
@@ -1764,17 +1778,10 @@ dispatch:
 			goto leave;
 		}
 		uint32_t peer = img->edges[ei].from;
-		m->st.messages_received++;
-		progress(s, m->tick);
-		obs(m, TR_EV_CHOSE, s->id, c->role, peer, label, kind, en.bits);
-		if (kind != TR_VAL_UNIT) {
-			regs[insn->reg] = en.bits;
-			tr_status st = eff_recv(m, s, h, &eff, peer, label, kind, en.bits);
-			if (TR_UNLIKELY(st)) {
-				*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH : TR_FAULT_INVOKE;
-				out = OUT_FAULT;
-				goto leave;
-			}
+		if (TR_UNLIKELY(accept(m, s, c, h, &eff, peer, label, kind, en.bits,
+		                       &regs[insn->reg], TR_EV_CHOSE, fk))) {
+			out = OUT_FAULT;
+			goto leave;
 		}
 		pc = te->target;
 		NEXT();
