@@ -1,7 +1,7 @@
 /* bench/bench_runtime.c: throughput of the sharded runtime (issue 5,
  * done-when 6) on the standard workloads of WORKLOADS.md, compiled from
  * examples/protocols, with every payload checked by the synthetic handler
- * of tests/runtime/rt_workload.c.
+ * of tests/runtime/rt_workload_helpers.c.
  *
  *   bench_runtime [--workload W] [--sessions S] [--rounds R] [--threads T]
  *                 [--placement local|spread] [--repeat N]

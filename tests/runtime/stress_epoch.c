@@ -20,6 +20,18 @@
 
 #include "rt_harness.h"
 
+/* A failed check names its condition and the figures; main() then prints
+ * the command that reproduces the run and exits 1. Uses main's `rc`. */
+#define CHECK(cond, ...)                                                       \
+	do {                                                                       \
+		if (!(cond)) {                                                         \
+			fprintf(stderr, "stress_epoch: FAILED: %s: ", #cond);              \
+			fprintf(stderr, __VA_ARGS__);                                      \
+			fputc('\n', stderr);                                               \
+			rc = 1;                                                            \
+		}                                                                      \
+	} while (0)
+
 #define SHARED_IDS 1024u
 
 typedef struct stress {
@@ -224,22 +236,23 @@ main(int argc, char **argv)
 	       st.sessions_cancelled, st.sessions_faulted, st.sessions_freed, st.sessions_live,
 	       atomic_load(&s->posts_ok), atomic_load(&s->cancels_ok), atomic_load(&s->status_ok),
 	       atomic_load(&s->not_found), st.dropped);
-	if (st.sessions_opened != opened || st.sessions_completed != opened ||
-	    st.sessions_freed != opened || st.sessions_live != 0 || bad != 0) {
-		fprintf(stderr, "stress_epoch: FAILED (opened %" PRIu64 ", %" PRIu64
-		        " sessions with more than one summary)\nreproduce: %s --threads %u --iters %" PRIu64
-		        " --seed %" PRIu64 " --workers %u\n",
-		        opened, bad, argv[0], threads, iters, seed, workers);
-		rc = 1;
-	}
 	uint64_t missing = 0;
 	for (uint64_t k = 0; k < s->max_sessions; k++)
 		missing += atomic_load(&s->completions[k]) == 0;
-	if (missing != s->max_sessions - opened) {
-		fprintf(stderr, "stress_epoch: FAILED: %" PRIu64 " sessions without a summary\n",
-		        missing - (s->max_sessions - opened));
-		rc = 1;
-	}
+	/* every session opened once, summarised once, freed once, none left */
+	CHECK(st.sessions_opened == opened, "runtime counted %" PRIu64 " opens, hosts %" PRIu64,
+	      st.sessions_opened, opened);
+	CHECK(st.sessions_completed == opened, "%" PRIu64 " summaries for %" PRIu64 " sessions",
+	      st.sessions_completed, opened);
+	CHECK(st.sessions_freed == opened, "%" PRIu64 " records freed for %" PRIu64 " sessions",
+	      st.sessions_freed, opened);
+	CHECK(st.sessions_live == 0, "%" PRIu64 " sessions still live", st.sessions_live);
+	CHECK(bad == 0, "%" PRIu64 " sessions with more than one summary", bad);
+	CHECK(missing == s->max_sessions - opened, "%" PRIu64 " sessions without a summary",
+	      missing - (s->max_sessions - opened));
+	if (rc)
+		fprintf(stderr, "reproduce: %s --threads %u --iters %" PRIu64 " --seed %" PRIu64
+		        " --workers %u\n", argv[0], threads, iters, seed, workers);
 	tr_runtime_free(s->rt);
 	rt_wl_fini(&s->wl);
 	free(ta);

@@ -1,4 +1,4 @@
-/* tests/runtime/rt_workload.c: standard workloads for the runtime's tests,
+/* tests/runtime/rt_workload_helpers.c: standard workloads for the runtime's tests,
  * stress and bench programs (rt_workload.h). */
 #include "rt_workload.h"
 

@@ -1,4 +1,4 @@
-/* tests/code/handmade.c: see handmade.h. Failures abort: these are fixtures. */
+/* tests/code/handmade_helpers.c: see handmade.h. Failures abort: these are fixtures. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
