@@ -218,6 +218,12 @@ typedef struct rt_worker {
 	const char *stop_reason;
 	uint64_t loops, dropped_here, remote_sent, parks, parts_live, overflow_peak;
 	tr_status init_status;
+	/* Spread placement only: open_ids[home][slot] is the id of the session
+	 * in that home slot whose part is OPEN here, else 0. A message from
+	 * another worker for an open part goes to the machine without reading
+	 * the shared record (rt_drain_rings); everything else takes the slow
+	 * path through the slot table (S2, S4). */
+	struct { uint64_t *v; uint32_t cap; } open_ids[TR_RUNTIME_MAX_THREADS];
 
 	/* written by other threads */
 	alignas(64) tr_mpsc cmds;
@@ -415,6 +421,49 @@ rt_outbox_pending(const rt_worker *w)
 	return false;
 }
 
+/* A send to a role the host plays (S5): hand it to on_host_message and
+ * give its credit back this loop. Returns false when `to` is not a host
+ * role (the message goes to a worker as usual). */
+static __attribute__((noinline)) bool
+rt_host_send(rt_worker *w, tr_session_id id, uint32_t from, uint32_t to, uint32_t label,
+             tr_value v, tr_status *st)
+{
+	tr_runtime *rt = w->rt;
+	rt_session *s = rt_lookup(rt, id); /* E3: our part is open */
+	if (s == NULL || to >= s->nroles || !(s->host_roles >> to & 1))
+		return false;
+	if (rt->cfg.on_host_message != NULL)
+		rt->cfg.on_host_message(rt->cfg.host_ctx, id, from, to, label, v);
+	else
+		w->dropped_here++;
+	*st = TR_OK;
+	if (w->nselfcred == w->capselfcred) {
+		uint32_t ncap = w->capselfcred ? w->capselfcred * 2 : 64;
+		rt_selfcredit *nv = tr_realloc(rt->a, w->selfcred,
+		                               (size_t)w->capselfcred * sizeof *nv,
+		                               (size_t)ncap * sizeof *nv);
+		if (nv == NULL) {
+			*st = TR_E_NOMEM;
+			return true;
+		}
+		w->selfcred = nv;
+		w->capselfcred = ncap;
+	}
+	w->selfcred[w->nselfcred++] = (rt_selfcredit){id, from, to};
+	return true;
+}
+
+/* Stage m for dst when the outbox is full (grow it). Out of line, so that
+ * rt_remote_send, which every cross-worker message passes, stays short. */
+static __attribute__((noinline)) tr_status
+rt_stage_slow(rt_worker *w, uint32_t dst, const tr_xmsg *m)
+{
+	if (tr_outbox_push_owner(&w->out[dst], m, w->rt->a) != TR_OK)
+		return TR_E_NOMEM;
+	w->remote_sent++;
+	return TR_OK;
+}
+
 static tr_status
 rt_remote_send(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t label,
                tr_value v)
@@ -422,35 +471,21 @@ rt_remote_send(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t
 	rt_worker *w = ctx;
 	tr_runtime *rt = w->rt;
 
-	if (RT_ID_HOSTBIT(id)) {
-		rt_session *s = rt_lookup(rt, id); /* E3: our part is open */
-		if (s != NULL && to < s->nroles && (s->host_roles >> to & 1)) {
-			if (rt->cfg.on_host_message != NULL)
-				rt->cfg.on_host_message(rt->cfg.host_ctx, id, from, to, label, v);
-			else
-				w->dropped_here++;
-			if (w->nselfcred == w->capselfcred) {
-				uint32_t ncap = w->capselfcred ? w->capselfcred * 2 : 64;
-				rt_selfcredit *nv = tr_realloc(rt->a, w->selfcred,
-				                               (size_t)w->capselfcred * sizeof *nv,
-				                               (size_t)ncap * sizeof *nv);
-				if (nv == NULL)
-					return TR_E_NOMEM;
-				w->selfcred = nv;
-				w->capselfcred = ncap;
-			}
-			w->selfcred[w->nselfcred++] = (rt_selfcredit){id, from, to};
-			return TR_OK;
-		}
+	if (TR_UNLIKELY(RT_ID_HOSTBIT(id))) {
+		tr_status st;
+		if (rt_host_send(w, id, from, to, label, v, &st))
+			return st;
 	}
 	uint32_t dst = rt_worker_of(rt, id, to);
-	if (dst == w->index)
+	if (TR_UNLIKELY(dst == w->index))
 		return TR_E_INVALID; /* the machine should hold that edge itself */
 	tr_xmsg m = {.id = id, .bits = v.bits, .label = label, .op = TR_XOP_MSG,
 	             .from = (uint8_t)from, .to = (uint8_t)to, .vkind = (uint8_t)v.kind};
 	tr_outbox *o = &w->out[dst];
-	if (tr_outbox_push_owner(o, &m, rt->a) != TR_OK)
-		return TR_E_NOMEM;
+	if (TR_UNLIKELY(o->len == o->cap))
+		return rt_stage_slow(w, dst, &m);
+	o->v[(o->head + o->len) & (o->cap - 1)] = m;
+	o->len++;
 	w->remote_sent++;
 	/* Publish in batches of RT_FLUSH_AT as they fill rather than only at
 	 * the end of the loop: the staging area stays small and hot, and the
@@ -477,6 +512,41 @@ rt_remote_credit(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32
 	tr_xmsg m = {.id = id, .label = n, .op = TR_XOP_CREDIT, .from = (uint8_t)from,
 	             .to = (uint8_t)to};
 	rt_send_x(w, dst, &m);
+}
+
+/* ---- worker: the open-part index (spread placement) ---- */
+
+/* Record that the part of session id is open here (v = id) or not (v = 0).
+ * Out of memory only loses the fast path for that session. */
+static void
+rt_open_ids_set(rt_worker *w, tr_session_id id, uint64_t v)
+{
+	uint32_t home = RT_ID_HOME(id), slot = RT_ID_SLOT(id);
+	if (slot >= w->open_ids[home].cap) {
+		if (v == 0)
+			return;
+		uint32_t cap = w->open_ids[home].cap ? w->open_ids[home].cap : 4096;
+		while (cap <= slot)
+			cap *= 2;
+		uint64_t *nv = tr_realloc(w->ma, w->open_ids[home].v,
+		                          (size_t)w->open_ids[home].cap * sizeof *nv,
+		                          (size_t)cap * sizeof *nv);
+		if (nv == NULL)
+			return;
+		memset(nv + w->open_ids[home].cap, 0,
+		       (size_t)(cap - w->open_ids[home].cap) * sizeof *nv);
+		w->open_ids[home].v = nv;
+		w->open_ids[home].cap = cap;
+	}
+	w->open_ids[home].v[slot] = v;
+}
+
+static inline bool
+rt_open_here(const rt_worker *w, tr_session_id id)
+{
+	uint32_t home = RT_ID_HOME(id), slot = RT_ID_SLOT(id);
+	return home < TR_RUNTIME_MAX_THREADS && slot < w->open_ids[home].cap &&
+	       w->open_ids[home].v[slot] == id;
 }
 
 /* ---- worker: session end (S3) ---- */
@@ -608,6 +678,8 @@ rt_home_part_done(rt_worker *w, rt_session *s, bool ok, uint64_t messages,
 static void
 rt_part_done(rt_worker *w, rt_session *s, bool ok, uint64_t messages, const tr_fault *f)
 {
+	if (rt_part(s)[w->index] == PART_OPEN && w->rt->cfg.placement == TR_PLACE_SPREAD)
+		rt_open_ids_set(w, s->id, 0);
 	rt_part(s)[w->index] = PART_DONE;
 	if (s->home == w->index) {
 		rt_home_part_done(w, s, ok, messages, f);
@@ -638,6 +710,8 @@ rt_open_part(rt_worker *w, rt_session *s)
 	}
 	rt_part(s)[w->index] = PART_OPEN;
 	w->parts_live++;
+	if (w->rt->cfg.placement == TR_PLACE_SPREAD)
+		rt_open_ids_set(w, s->id, s->id);
 }
 
 /* ---- worker: host commands ---- */
@@ -825,8 +899,17 @@ rt_drain_rings(rt_worker *w)
 		 * its coroutine runs a few rounds later. */
 		uint32_t max = rt->cfg.round_budget < RT_BATCH ? rt->cfg.round_budget : RT_BATCH;
 		uint32_t n = tr_xring_drain_sc(r, w->batch, max);
-		for (uint32_t i = 0; i < n; i++)
-			rt_handle_x(w, &w->batch[i]);
+		for (uint32_t i = 0; i < n; i++) {
+			const tr_xmsg *m = &w->batch[i];
+			if (m->op == TR_XOP_MSG && rt_open_here(w, m->id)) {
+				/* as rt_deliver, without the shared record */
+				tr_value v = {.kind = m->vkind, .bits = m->bits};
+				if (tr_machine_inject(w->m, m->id, m->from, m->to, m->label, v) != TR_OK)
+					w->dropped_here++;
+				continue;
+			}
+			rt_handle_x(w, m);
+		}
 		total += n;
 	}
 	return total;
@@ -955,6 +1038,9 @@ rt_worker_fini_owner(rt_worker *w)
 
 	tr_machine_free(w->m);
 	w->m = NULL;
+	for (uint32_t h = 0; h < TR_RUNTIME_MAX_THREADS; h++)
+		if (w->open_ids[h].v != NULL)
+			tr_free(w->ma, w->open_ids[h].v, (size_t)w->open_ids[h].cap * sizeof(uint64_t));
 	if (w->out != NULL) {
 		for (uint32_t d = 0; d < rt->T; d++)
 			tr_outbox_destroy(&w->out[d], rt->a);

@@ -443,12 +443,12 @@ session_find(const tr_machine *m, tr_session_id id)
 	}
 }
 
-/* The session a lookup of id would most likely return, without touching
- * any session (a prefetch hint; NULL when none). */
+/* The session a lookup of an id with hash h would most likely return,
+ * without touching any session (a prefetch hint; NULL when none). */
 static inline tr_session *
-session_guess(const tr_machine *m, tr_session_id id)
+session_guess_h(const tr_machine *m, uint32_t h)
 {
-	uint32_t h = hash32(id), mask = m->table_cap - 1;
+	uint32_t mask = m->table_cap - 1;
 	for (uint32_t i = h & mask;; i = (i + 1) & mask) {
 		tr_session *s = m->table[i];
 		if (!s || m->table_hash[i] == h)
@@ -1102,32 +1102,49 @@ tr_machine_set_timeout(tr_machine *m, tr_session_id id, uint32_t role, uint64_t 
 
 /* ---- ingress ---- */
 
+static TR_ALWAYS_INLINE void
+ingress_put(tr_machine *m, tr_session_id id, uint32_t from, uint32_t to, uint32_t lk,
+            uint64_t bits)
+{
+	/* ing_cap is a power of two */
+	tr_ingress *g = &m->ing[(m->ing_head + m->ing_len++) & (m->ing_cap - 1)];
+	g->session = id;
+	g->bits = bits;
+	g->lk = lk;
+	g->from = (uint16_t)from;
+	g->to = (uint16_t)to;
+}
+
+/* Double the ingress FIFO, then queue. Out of line, so that inject, which
+ * every cross-worker message passes, stays a leaf. */
+static __attribute__((noinline)) tr_status
+ingress_grow_put(tr_machine *m, tr_session_id id, uint32_t from, uint32_t to, uint32_t lk,
+                 uint64_t bits)
+{
+	uint32_t cap = m->ing_cap ? m->ing_cap * 2 : 256;
+	tr_ingress *q = tr_alloc(m->a, (size_t)cap * sizeof *q);
+	if (!q)
+		return TR_E_NOMEM;
+	for (uint32_t i = 0; i < m->ing_len; i++)
+		q[i] = m->ing[(m->ing_head + i) & (m->ing_cap - 1)];
+	tr_free(m->a, m->ing, (size_t)m->ing_cap * sizeof *q);
+	m->ing = q;
+	m->ing_cap = cap;
+	m->ing_head = 0;
+	ingress_put(m, id, from, to, lk, bits);
+	return TR_OK;
+}
+
 tr_status
 tr_machine_inject(tr_machine *m, tr_session_id id, uint32_t from, uint32_t to,
                   uint32_t label, tr_value v)
 {
-	if (!m || v.kind >= TR_SORT_KIND_COUNT_ || label >= (1u << TR_LABEL_BITS) ||
-	    from >= TR_MAX_ROLES || to >= TR_MAX_ROLES)
+	if (TR_UNLIKELY(!m || v.kind >= TR_SORT_KIND_COUNT_ || label >= (1u << TR_LABEL_BITS) ||
+	                (from | to) >= TR_MAX_ROLES))
 		return TR_E_INVALID;
-	if (m->ing_len == m->ing_cap) {
-		uint32_t cap = m->ing_cap ? m->ing_cap * 2 : 256;
-		tr_ingress *q = tr_alloc(m->a, (size_t)cap * sizeof *q);
-		if (!q)
-			return TR_E_NOMEM;
-		for (uint32_t i = 0; i < m->ing_len; i++)
-			q[i] = m->ing[(m->ing_head + i) & (m->ing_cap - 1)];
-		tr_free(m->a, m->ing, (size_t)m->ing_cap * sizeof *q);
-		m->ing = q;
-		m->ing_cap = cap;
-		m->ing_head = 0;
-	}
-	/* ing_cap is a power of two */
-	tr_ingress *g = &m->ing[(m->ing_head + m->ing_len++) & (m->ing_cap - 1)];
-	g->session = id;
-	g->bits = v.bits;
-	g->lk = TR_LK(label, v.kind);
-	g->from = (uint16_t)from;
-	g->to = (uint16_t)to;
+	if (TR_UNLIKELY(m->ing_len == m->ing_cap))
+		return ingress_grow_put(m, id, from, to, TR_LK(label, v.kind), v.bits);
+	ingress_put(m, id, from, to, TR_LK(label, v.kind), v.bits);
 	return TR_OK;
 }
 
@@ -1177,30 +1194,28 @@ tr_machine_add_credit(tr_machine *m, tr_session_id id, uint32_t from, uint32_t t
 	return TR_OK;
 }
 
-/* Deliver one ingress message (step 3). A message for a reaped or unknown
- * session, an unused edge or a full buffer is dropped and counted; one whose
- * label the receiver can never accept faults it when it receives. */
+/* Deliver one ingress message (step 3) to s, the session the table holds
+ * for g->session (NULL: none). A message for a reaped or unknown session,
+ * an unused edge or a full buffer is dropped and counted; one whose label
+ * the receiver can never accept faults it when it receives. */
 static void
-deliver_ingress(tr_machine *m, const tr_ingress *g)
+deliver_ingress_to(tr_machine *m, const tr_ingress *g, tr_session *s, tr_edgebuf *e)
 {
-	tr_session *s = session_find(m, g->session);
-	uint32_t ei = 0;
-	tr_edgebuf *e = s ? find_edge(s, g->from, g->to, &ei) : NULL;
-	if (m->effect_mode == 1) {
+	if (TR_UNLIKELY(m->effect_mode == 1)) {
 		tr_event ev = {m->tick, g->session, TR_EV_EFF_INGRESS, g->from, g->to,
 		               g->lk & ((1u << TR_LABEL_BITS) - 1), g->lk >> TR_LABEL_BITS, 0, g->bits};
 		effect_push(m, &ev);
 	}
 	/* an edge whose receiver is not here is UNUSED or REMOTE_SEND */
-	if (!s || s->status != TR_SESSION_OPEN || !e ||
-	    (e->flags & (TR_EDGE_UNUSED | TR_EDGE_REMOTE_SEND)) || e->count >= e->cap) {
+	if (TR_UNLIKELY(!s || s->status != TR_SESSION_OPEN || !e ||
+	                (e->flags & (TR_EDGE_UNUSED | TR_EDGE_REMOTE_SEND)) || e->count >= e->cap)) {
 		m->st.messages_dropped++;
 		obs(m, TR_EV_DROPPED, g->session, g->from, g->to, g->lk & ((1u << TR_LABEL_BITS) - 1),
 		    0, g->bits);
 		return;
 	}
 	uint32_t i = pool_get(m);
-	if (i == TR_NIL) {
+	if (TR_UNLIKELY(i == TR_NIL)) {
 		m->st.messages_dropped++;
 		return;
 	}
@@ -1211,7 +1226,13 @@ deliver_ingress(tr_machine *m, const tr_ingress *g)
 		e->flags &= (uint8_t)~TR_EDGE_WAIT_RECV;
 		wake(m, &s->co[g->to], false);
 	}
-	(void)ei;
+}
+
+static void
+deliver_ingress(tr_machine *m, const tr_ingress *g)
+{
+	tr_session *s = session_find(m, g->session);
+	deliver_ingress_to(m, g, s, s ? find_edge(s, g->from, g->to, NULL) : NULL);
 }
 
 /* ---- topology ---- */
@@ -1315,37 +1336,66 @@ ingress_messages(tr_machine *m)
 		}
 		return;
 	}
-	/* Only what is queued now: deliveries cannot enqueue more. Each
-	 * delivery touches a session that is usually out of cache (sessions
-	 * of other workers' roles come in any order), so the loop runs a
-	 * prefetch pipeline ahead of itself: the table slot of message i+16,
-	 * the session block of i+8 (found from the slot's hashes, which are in
-	 * cache by then), the edge of i+4 (its block is in cache by then). Prefetches are hints: a
-	 * wrong guess costs nothing but the hint. */
+	/* Only what is queued now: deliveries cannot enqueue more, nor open or
+	 * close sessions, so every lookup can be done ahead of its delivery.
+	 * Each delivery touches a session that is usually out of cache
+	 * (sessions of other workers' roles come in any order), so the loop
+	 * runs a pipeline ahead of itself, each stage once per message:
+	 *   i+24: hash the id, prefetch its table slot;
+	 *   i+12: find the slot (its lines have arrived), prefetch the session;
+	 *   i+4:  check the session's id, prefetch the receiving edge;
+	 *   i:    deliver, in arrival order.
+	 * A stage that finds nothing leaves NULL; delivery then looks the id up
+	 * itself, so the pipeline changes only what is in cache, never what is
+	 * delivered. */
+	enum { D0 = 24, D1 = 12, D2 = 4, RING = 32 };
 	uint32_t n = m->ing_len, mask = m->ing_cap - 1, head = m->ing_head;
-	bool pf = m->table_cap != 0;
-	for (uint32_t i = 0; i < n; i++) {
-		if (pf && i + 16 < n) {
-			uint32_t k = hash_id(m->ing[(head + i + 16) & mask].session, m->table_cap);
-			__builtin_prefetch(&m->table[k]);
-			__builtin_prefetch(&m->table_hash[k]);
-		}
-		if (pf && i + 8 < n) {
-			tr_session *p = session_guess(m, m->ing[(head + i + 8) & mask].session);
-			if (p)
-				__builtin_prefetch(p);
-		}
-		if (pf && i + 4 < n) {
-			const tr_ingress *g2 = &m->ing[(head + i + 4) & mask];
-			tr_session *p = session_guess(m, g2->session);
-			if (p && p->id == g2->session) {
-				tr_edgebuf *e = find_edge(p, g2->from, g2->to, NULL);
-				if (e)
-					__builtin_prefetch(e, 1);
+	uint32_t hv[RING];
+	tr_session *sv[RING];
+	tr_edgebuf *ev[RING];
+	if (m->table_cap == 0) {
+		for (uint32_t i = 0; i < n; i++)
+			deliver_ingress_to(m, &m->ing[(head + i) & mask], NULL, NULL);
+	} else {
+		uint32_t tmask = m->table_cap - 1;
+		for (uint32_t i = 0; i < n + D0; i++) {
+			if (i < n) {
+				uint32_t h = hash32(m->ing[(head + i) & mask].session);
+				hv[i % RING] = h;
+				__builtin_prefetch(&m->table[h & tmask]);
+				__builtin_prefetch(&m->table_hash[h & tmask]);
+			}
+			if (i >= D0 - D1 && i - (D0 - D1) < n) {
+				uint32_t j = i - (D0 - D1);
+				tr_session *p = session_guess_h(m, hv[j % RING]);
+				sv[j % RING] = p;
+				if (p)
+					__builtin_prefetch(p);
+			}
+			if (i >= D0 - D2 && i - (D0 - D2) < n) {
+				uint32_t j = i - (D0 - D2);
+				const tr_ingress *g = &m->ing[(head + j) & mask];
+				tr_session *p = sv[j % RING];
+				tr_edgebuf *e = NULL;
+				if (p && p->id == g->session) {
+					e = find_edge(p, g->from, g->to, NULL);
+					if (e)
+						__builtin_prefetch(e, 1);
+				} else {
+					sv[j % RING] = NULL;
+				}
+				ev[j % RING] = e;
+			}
+			if (i >= D0) {
+				uint32_t j = i - D0;
+				const tr_ingress *g = &m->ing[(head + j) & mask];
+				tr_session *p = sv[j % RING];
+				if (p)
+					deliver_ingress_to(m, g, p, ev[j % RING]);
+				else
+					deliver_ingress(m, g);
 			}
 		}
-		tr_ingress g = m->ing[(head + i) & mask];
-		deliver_ingress(m, &g);
 	}
 	m->ing_head = (head + n) & mask;
 	m->ing_len -= n;
