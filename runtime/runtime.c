@@ -932,19 +932,11 @@ rt_inbox_nonempty(rt_worker *w)
 static uint32_t
 rt_run_rounds(rt_worker *w)
 {
+	/* Stops when a round would have nothing to do (no ready coroutine,
+	 * wake-up, ingress, timer or topology handler): it would only report
+	 * STUCK (or ALL_DONE). A replay error cannot happen here (no replay). */
 	uint32_t n = 0;
-	for (; n < w->rt->cfg.round_budget; n++) {
-		tr_step_result res;
-		tr_fault f;
-		/* Nothing ready, woken, queued or armed: a round would only
-		 * report STUCK (or ALL_DONE). */
-		if (!tr_machine_has_work(w->m))
-			break;
-		if (tr_machine_step_round(w->m, 1, &res, &f) != TR_OK)
-			break;
-		if (res == TR_STEP_STUCK || res == TR_STEP_ALL_DONE)
-			break;
-	}
+	(void)tr_machine_run_while_work(w->m, w->rt->cfg.round_budget, &n);
 	return n;
 }
 

@@ -357,7 +357,7 @@ wake(tr_machine *m, tr_coro *c, bool sender)
 
 /* Step 5 helper: make every coroutine on one wake list ready whose wait is
  * over, in list order. */
-static void
+static TR_ALWAYS_INLINE void
 drain_wake_list(tr_machine *m, uint32_t *head, uint32_t *tail)
 {
 	uint32_t id = *head;
@@ -1902,17 +1902,11 @@ leave:
 
 /* ---- the round ---- */
 
-tr_status
-tr_machine_step_round(tr_machine *m, uint32_t n, tr_step_result *res, tr_fault *fault)
+/* Steps 1 (after validation) to 11 of one round; m, res and fault are
+ * valid. Inlined into both drivers below. */
+static TR_ALWAYS_INLINE tr_status
+round_once(tr_machine *m, tr_step_result *res, tr_fault *fault)
 {
-	tr_fault dummy;
-	if (!m || !res)
-		return TR_E_INVALID;
-	if (!fault)
-		fault = &dummy;
-	/* 1. validate n; reset the last-step record; advance the clock */
-	if (n == 0)
-		return TR_E_INVALID;
 	fault->kind = TR_FAULT_NONE;
 	m->tick++;
 	m->st.rounds++;
@@ -2012,6 +2006,42 @@ tr_machine_step_round(tr_machine *m, uint32_t n, tr_step_result *res, tr_fault *
 }
 
 tr_status
+tr_machine_step_round(tr_machine *m, uint32_t n, tr_step_result *res, tr_fault *fault)
+{
+	tr_fault dummy;
+	/* 1. validate n (nothing else happens when it is 0) */
+	if (!m || !res || n == 0)
+		return TR_E_INVALID;
+	return round_once(m, res, fault ? fault : &dummy);
+}
+
+static TR_ALWAYS_INLINE bool
+has_work(const tr_machine *m)
+{
+	return tr_sched_nready(&m->sched) || m->wake_send_head != TR_NIL ||
+	       m->wake_recv_head != TR_NIL || m->ing_len || m->ntimers || m->ntopology;
+}
+
+tr_status
+tr_machine_run_while_work(tr_machine *m, uint32_t max_rounds, uint32_t *rounds)
+{
+	if (!m || !rounds)
+		return TR_E_INVALID;
+	tr_status st = TR_OK;
+	tr_fault f;
+	uint32_t n = 0;
+	while (n < max_rounds && has_work(m)) {
+		tr_step_result res = TR_STEP_CONTINUE;
+		n++;
+		if ((st = round_once(m, &res, &f)) != TR_OK ||
+		    res == TR_STEP_STUCK || res == TR_STEP_ALL_DONE)
+			break;
+	}
+	*rounds = n;
+	return st;
+}
+
+tr_status
 tr_machine_step(tr_machine *m, tr_step_result *res, tr_fault *fault)
 {
 	return tr_machine_step_round(m, 1, res, fault);
@@ -2076,8 +2106,7 @@ tr_machine_run_replay(tr_machine *m, const tr_trace *effects, uint64_t max_steps
 bool
 tr_machine_has_work(const tr_machine *m)
 {
-	return tr_sched_nready(&m->sched) || m->wake_send_head != TR_NIL ||
-	       m->wake_recv_head != TR_NIL || m->ing_len || m->ntimers || m->ntopology;
+	return m && has_work(m);
 }
 
 const tr_error *
