@@ -936,7 +936,7 @@ rt_run_rounds(rt_worker *w)
 	 * wake-up, ingress, timer or topology handler): it would only report
 	 * STUCK (or ALL_DONE). A replay error cannot happen here (no replay). */
 	uint32_t n = 0;
-	(void)tr_machine_run_while_work(w->m, w->rt->cfg.round_budget, &n);
+	(void)tr_machine_run_while_work(w->m, w->rt->cfg.round_budget, &n, NULL);
 	return n;
 }
 

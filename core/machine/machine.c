@@ -2023,21 +2023,24 @@ has_work(const tr_machine *m)
 }
 
 tr_status
-tr_machine_run_while_work(tr_machine *m, uint32_t max_rounds, uint32_t *rounds)
+tr_machine_run_while_work(tr_machine *m, uint32_t max_rounds, uint32_t *rounds,
+                          tr_step_result *last)
 {
 	if (!m || !rounds)
 		return TR_E_INVALID;
 	tr_status st = TR_OK;
 	tr_fault f;
+	tr_step_result res = TR_STEP_CONTINUE;
 	uint32_t n = 0;
 	while (n < max_rounds && has_work(m)) {
-		tr_step_result res = TR_STEP_CONTINUE;
 		n++;
 		if ((st = round_once(m, &res, &f)) != TR_OK ||
 		    res == TR_STEP_STUCK || res == TR_STEP_ALL_DONE)
 			break;
 	}
 	*rounds = n;
+	if (last && n > 0)
+		*last = res;
 	return st;
 }
 

@@ -344,12 +344,13 @@ TR_API bool tr_machine_has_work(const tr_machine *m);
  * fewer than max_rounds ran, run step_round(1); stop early after a round
  * that reports STUCK or ALL_DONE. A faulted round (on_fault ISOLATE) does
  * not stop it: read faults from the closed sessions' summaries. *rounds
- * receives the number of rounds run. Each round is exactly
+ * receives the number of rounds run and *last (may be NULL; untouched when
+ * no round ran) the last round's result. Each round is exactly
  * tr_machine_step_round(m, 1, ...): same trace, same clock; the loop only
  * saves the per-round call and checks. Returns TR_OK, TR_E_INVALID (m or
  * rounds NULL) or what a round returned (TR_E_REPLAY_MISMATCH). */
 TR_API tr_status tr_machine_run_while_work(tr_machine *m, uint32_t max_rounds,
-                                           uint32_t *rounds);
+                                           uint32_t *rounds, tr_step_result *last);
 
 /* ---- traces and counters ---- */
 
