@@ -823,7 +823,7 @@ tr_sched_state_of(const tr_sched *s, uint32_t id)
 }
 
 uint32_t
-tr_sched_nready(const tr_sched *s)
+(tr_sched_nready)(const tr_sched *s)
 {
 	return s->n[TR_SCHED_READY];
 }

@@ -14,7 +14,7 @@
  * so at most 15 bytes per slot (priority with aging), 9 for cooperative.
  * Slots grow by doubling, so capacity is at most twice the highest id.
  *
- * Hot calls: tr_sched_ready/block/done/pick are redefined below as macros
+ * Hot calls: tr_sched_ready/block/done/pick/nready are redefined below as macros
  * that expand to inline functions, so that the machine's round pays no call
  * for the common transitions of the default (cooperative) policy; every
  * other case falls through to the out-of-line *_slow_ functions in sched.c.
@@ -183,6 +183,13 @@ tr_sched_peek_hint(const tr_sched *s)
 	return s->policy == TR_POLICY_COOPERATIVE ? s->lv[0].head : TR_SCHED_NONE;
 }
 
+static inline uint32_t
+tr_sched_nready_inl_(const tr_sched *s)
+{
+	return s->n[TR_SCHED_READY];
+}
+
+#define tr_sched_nready(s) tr_sched_nready_inl_((s))
 #define tr_sched_ready(s, id) tr_sched_ready_inl_((s), (id))
 #define tr_sched_block(s, id) tr_sched_block_inl_((s), (id))
 #define tr_sched_done(s, id) tr_sched_done_inl_((s), (id))
