@@ -549,6 +549,7 @@ image_rt_get(tr_machine *m, const tr_image *img)
 	rt->img = img;
 	rt->nroles = img->nroles;
 	rt->nedges = img->nedges;
+	rt->edge_of = img->edge_of;
 	uint32_t nregs = 0;
 	for (uint32_t r = 0; r < img->nroles; r++) {
 		rt->reg_base[r] = (uint16_t)nregs;
@@ -1160,18 +1161,19 @@ tr_machine_set_remote(tr_machine *m, const tr_remote_ops *ops)
 	return TR_OK;
 }
 
-static tr_edgebuf *
+static inline tr_edgebuf *
 find_edge(tr_session *s, uint32_t from, uint32_t to, uint32_t *index)
 {
-	const tr_image *img = s->rt->img;
-	if (from >= img->nroles || to >= img->nroles)
+	const tr_image_rt *rt = s->rt;
+	uint32_t n = rt->nroles;
+	if (from >= n || to >= n)
 		return NULL;
-	uint16_t e = img->edge_of[from * img->nroles + to];
+	uint32_t e = rt->edge_of[from * n + to];
 	if (e == UINT16_MAX)
 		return NULL;
 	if (index)
 		*index = e;
-	return &tr_session_edges(s, img->nroles)[e];
+	return &tr_session_edges(s, n)[e];
 }
 
 tr_status
@@ -1198,7 +1200,7 @@ tr_machine_add_credit(tr_machine *m, tr_session_id id, uint32_t from, uint32_t t
  * for g->session (NULL: none). A message for a reaped or unknown session,
  * an unused edge or a full buffer is dropped and counted; one whose label
  * the receiver can never accept faults it when it receives. */
-static void
+static TR_ALWAYS_INLINE void
 deliver_ingress_to(tr_machine *m, const tr_ingress *g, tr_session *s, tr_edgebuf *e)
 {
 	if (TR_UNLIKELY(m->effect_mode == 1)) {
@@ -1228,7 +1230,7 @@ deliver_ingress_to(tr_machine *m, const tr_ingress *g, tr_session *s, tr_edgebuf
 	}
 }
 
-static void
+static __attribute__((noinline)) void
 deliver_ingress(tr_machine *m, const tr_ingress *g)
 {
 	tr_session *s = session_find(m, g->session);
@@ -1358,44 +1360,77 @@ ingress_messages(tr_machine *m)
 			deliver_ingress_to(m, &m->ing[(head + i) & mask], NULL, NULL);
 	} else {
 		uint32_t tmask = m->table_cap - 1;
-		for (uint32_t i = 0; i < n + D0; i++) {
-			if (i < n) {
-				uint32_t h = hash32(m->ing[(head + i) & mask].session);
-				hv[i % RING] = h;
-				__builtin_prefetch(&m->table[h & tmask]);
-				__builtin_prefetch(&m->table_hash[h & tmask]);
-			}
-			if (i >= D0 - D1 && i - (D0 - D1) < n) {
-				uint32_t j = i - (D0 - D1);
-				tr_session *p = session_guess_h(m, hv[j % RING]);
-				sv[j % RING] = p;
-				if (p)
-					__builtin_prefetch(p);
-			}
-			if (i >= D0 - D2 && i - (D0 - D2) < n) {
-				uint32_t j = i - (D0 - D2);
-				const tr_ingress *g = &m->ing[(head + j) & mask];
-				tr_session *p = sv[j % RING];
-				tr_edgebuf *e = NULL;
-				if (p && p->id == g->session) {
-					e = find_edge(p, g->from, g->to, NULL);
-					if (e)
-						__builtin_prefetch(e, 1);
-				} else {
-					sv[j % RING] = NULL;
-				}
-				ev[j % RING] = e;
-			}
-			if (i >= D0) {
-				uint32_t j = i - D0;
-				const tr_ingress *g = &m->ing[(head + j) & mask];
-				tr_session *p = sv[j % RING];
-				if (p)
-					deliver_ingress_to(m, g, p, ev[j % RING]);
-				else
-					deliver_ingress(m, g);
-			}
+#define ING(i) (&m->ing[(head + (i)) & mask])
+		/* stage 0: hash, prefetch the table slot */
+#define STAGE0(i)                                                              \
+	do {                                                                       \
+		uint32_t h_ = hash32(ING(i)->session);                                 \
+		hv[(i) % RING] = h_;                                                   \
+		__builtin_prefetch(&m->table[h_ & tmask]);                             \
+		__builtin_prefetch(&m->table_hash[h_ & tmask]);                        \
+	} while (0)
+		/* stage 1: the slot's session, prefetched */
+#define STAGE1(i)                                                              \
+	do {                                                                       \
+		tr_session *p_ = session_guess_h(m, hv[(i) % RING]);                   \
+		sv[(i) % RING] = p_;                                                   \
+		if (p_)                                                                \
+			__builtin_prefetch(p_);                                            \
+	} while (0)
+		/* stage 2: the right session? its edge, prefetched */
+#define STAGE2(i)                                                              \
+	do {                                                                       \
+		const tr_ingress *g_ = ING(i);                                         \
+		tr_session *p_ = sv[(i) % RING];                                       \
+		tr_edgebuf *e_ = NULL;                                                 \
+		if (p_ && p_->id == g_->session) {                                     \
+			e_ = find_edge(p_, g_->from, g_->to, NULL);                        \
+			if (e_)                                                            \
+				__builtin_prefetch(e_, 1);                                     \
+		} else {                                                               \
+			sv[(i) % RING] = NULL;                                             \
+		}                                                                      \
+		ev[(i) % RING] = e_;                                                   \
+	} while (0)
+		/* stage 3: deliver */
+#define STAGE3(i)                                                              \
+	do {                                                                       \
+		tr_session *p_ = sv[(i) % RING];                                       \
+		if (p_)                                                                \
+			deliver_ingress_to(m, ING(i), p_, ev[(i) % RING]);                 \
+		else                                                                   \
+			deliver_ingress(m, ING(i));                                        \
+	} while (0)
+		/* Fill the pipeline, run it full, drain it: the steady loop has no
+		 * bounds tests of its own. */
+		uint32_t i = 0;
+		for (; i < n + D0 && i < D0; i++) {
+			if (i < n)
+				STAGE0(i);
+			if (i >= D0 - D1 && i - (D0 - D1) < n)
+				STAGE1(i - (D0 - D1));
+			if (i >= D0 - D2 && i - (D0 - D2) < n)
+				STAGE2(i - (D0 - D2));
 		}
+		for (; i < n; i++) {
+			STAGE0(i);
+			STAGE1(i - (D0 - D1));
+			STAGE2(i - (D0 - D2));
+			STAGE3(i - D0);
+		}
+		for (; i < n + D0; i++) {
+			if (i >= D0 - D1 && i - (D0 - D1) < n)
+				STAGE1(i - (D0 - D1));
+			if (i >= D0 - D2 && i - (D0 - D2) < n)
+				STAGE2(i - (D0 - D2));
+			if (i >= D0)
+				STAGE3(i - D0);
+		}
+#undef STAGE0
+#undef STAGE1
+#undef STAGE2
+#undef STAGE3
+#undef ING
 	}
 	m->ing_head = (head + n) & mask;
 	m->ing_len -= n;

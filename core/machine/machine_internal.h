@@ -140,6 +140,7 @@ struct tr_image_rt {
 	const tr_image *img;
 	tr_image_rt *next;
 	uint32_t nroles, nedges;
+	const uint16_t *edge_of;    /* img->edge_of: (from, to) -> edge */
 	size_t block_size;
 	uint32_t regs_off;          /* byte offset of registers in the block */
 	uint16_t reg_base[TR_MAX_ROLES]; /* first register of each role */
