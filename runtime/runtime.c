@@ -217,6 +217,7 @@ typedef struct rt_worker {
 	bool stopping;
 	const char *stop_reason;
 	uint64_t loops, dropped_here, remote_sent, parks, parts_live, overflow_peak;
+	uint64_t unwoken; /* workers published to since the last wake check */
 	tr_status init_status;
 	/* Spread placement only: open_ids[home][slot] is the id of the session
 	 * in that home slot whose part is OPEN here, else 0. A message from
@@ -393,6 +394,10 @@ rt_send_x(rt_worker *w, uint32_t dst, const tr_xmsg *m)
 		w->dropped_here++;
 }
 
+/* Publish what is staged for worker d. The wake-up check (a full fence,
+ * then the parker's state: W3 of rt_sync.h) is left to the end of the
+ * loop (rt_flush), once per destination instead of once per batch: a
+ * fence waits for every store before it, the ring copies included. */
 static void
 rt_flush_one(rt_worker *w, uint32_t d)
 {
@@ -401,15 +406,20 @@ rt_flush_one(rt_worker *w, uint32_t d)
 	if (o->peak > w->overflow_peak)
 		w->overflow_peak = o->peak;
 	if (tr_outbox_flush_sp(o, &rt->rings[w->index * rt->T + d]) > 0)
-		tr_parker_wake_any(&rt->w[d]->park);
+		w->unwoken |= 1ull << d;
 }
 
+/* End of a loop: publish everything staged, then check once whether each
+ * worker that got something since the last check is parked. */
 static void
 rt_flush(rt_worker *w)
 {
 	for (uint32_t d = 0; d < w->rt->T; d++)
 		if (w->out[d].len > 0)
 			rt_flush_one(w, d);
+	for (uint64_t u = w->unwoken; u != 0; u &= u - 1)
+		tr_parker_wake_any(&w->rt->w[__builtin_ctzll(u)]->park);
+	w->unwoken = 0;
 }
 
 static bool
@@ -479,12 +489,23 @@ rt_remote_send(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t
 	uint32_t dst = rt_worker_of(rt, id, to);
 	if (TR_UNLIKELY(dst == w->index))
 		return TR_E_INVALID; /* the machine should hold that edge itself */
-	tr_xmsg m = {.id = id, .bits = v.bits, .label = label, .op = TR_XOP_MSG,
-	             .from = (uint8_t)from, .to = (uint8_t)to, .vkind = (uint8_t)v.kind};
 	tr_outbox *o = &w->out[dst];
-	if (TR_UNLIKELY(o->len == o->cap))
+	if (TR_UNLIKELY(o->len == o->cap)) {
+		tr_xmsg m = {.id = id, .bits = v.bits, .label = label, .op = TR_XOP_MSG,
+		             .from = (uint8_t)from, .to = (uint8_t)to, .vkind = (uint8_t)v.kind};
 		return rt_stage_slow(w, dst, &m);
-	o->v[(o->head + o->len) & (o->cap - 1)] = m;
+	}
+	/* Field by field into the slot: a struct built on the stack and copied
+	 * whole is read back wider than it was written (a store-forwarding
+	 * stall on every message). */
+	tr_xmsg *d = &o->v[(o->head + o->len) & (o->cap - 1)];
+	d->id = id;
+	d->bits = v.bits;
+	d->label = label;
+	d->op = TR_XOP_MSG;
+	d->from = (uint8_t)from;
+	d->to = (uint8_t)to;
+	d->vkind = (uint8_t)v.kind;
 	o->len++;
 	w->remote_sent++;
 	/* Publish in batches of RT_FLUSH_AT as they fill rather than only at
