@@ -115,7 +115,13 @@ void tr_mpsc_init(tr_mpsc *q);
 void tr_mpsc_push_mpsc(tr_mpsc *q, tr_mpsc_node *n);
 /* Consumer only. NULL when empty, or when a producer is between its
  * exchange and its link (it is then published a moment later: callers
- * treat it as empty and re-check, see rt_sync.h W5). */
+ * treat it as empty and re-check, see rt_sync.h W5).
+ * A node handed back is the caller's at once: no thread touches it again
+ * (the session record reuses its OPEN node's bytes, runtime.c). After its
+ * push, a node's `next` is written once, by the push that takes its place
+ * as tail (its link, or pop's own push of the stub); pop hands a node back
+ * only once it has read that `next` as non-NULL, and it moves head past
+ * the node and never reads it again. */
 tr_mpsc_node *tr_mpsc_pop_sc(tr_mpsc *q);
 /* True when a push has begun (its exchange is done). Consumer only (the
  * parker's re-check, rt_sync.h W2). */

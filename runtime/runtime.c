@@ -8,10 +8,11 @@
  * S1. A session is one record (rt_session) allocated by the host thread
  *     that opens it and published in its home worker's slot table
  *     (slots.h) before its OPEN command is queued, so any thread can find it
- *     by id at once. Its immutable fields (image, handler, role states,
- *     host roles) are read by every worker that hosts one of its roles;
- *     `status` is written by the home; part[w] is written and read by
- *     worker w only. Everything else in it belongs to the home worker.
+ *     by id at once. Its immutable fields (image and handler, as indices
+ *     into the runtime's append-only tables, role states, host roles) are
+ *     read by every worker that hosts one of its roles; `status` is
+ *     written by the home; part[w] is written and read by worker w only.
+ *     Everything else in it belongs to the home worker.
  * S2. The home opens its own part (tr_machine_open_session with roles_here =
  *     the roles placed on it) and sends OPEN to every other participant
  *     over its SPSC ring. A participant may hear of the session first from
@@ -132,47 +133,88 @@ typedef struct rt_cmd {
 	const char *reason;
 } rt_cmd;
 
+/* Why a session was cancelled: the strings behind these are the host's
+ * "cancelled by host" and the home's stop reason (rt_reason). */
+enum { RR_NONE = 0, RR_HOST = 1, RR_STOP = 2 };
+
 /* One per session, allocated by the opening host thread: its size is what
  * a live session costs the runtime on top of the machines' parts, so the
- * fields are packed (issue 6, scale). */
+ * fields are packed (issue 6, scale): the handler and the image are
+ * indices into runtime-wide tables, flags are bits, what can be derived is
+ * (the part count from the placement, "a cancel was sent" from status,
+ * "a fault" from fault_kind), and the optional tails are left out when
+ * they would be NULL or 0. The bit-fields read by other threads (image,
+ * has_states) and the home's are kept apart by whole bytes: a bit-field
+ * store may rewrite its neighbours. */
 typedef struct rt_session {
-	ck_epoch_entry_t epoch_entry;
-	rt_cmd_hdr open_cmd;       /* the OPEN command, carried inside */
+	/* The OPEN command until the home pops it (S2); from rt_complete on,
+	 * the epoch entry. The OPEN is popped before the session can complete,
+	 * and the queue never touches a node it has handed back
+	 * (tr_mpsc_pop_sc), so the two never overlap in time. */
+	union {
+		rt_cmd_hdr open_cmd;
+		ck_epoch_entry_t epoch_entry;
+	};
 	/* immutable after publication (S1) */
-	tr_runtime *rt;
 	tr_session_id id;
-	const tr_image *image;
-	tr_handler handler;
-	void *user;
-	uint64_t host_roles;
 	uint32_t priority;
-	uint16_t nroles;           /* <= 255 */
-	uint8_t home;              /* < TR_RUNTIME_MAX_THREADS */
-	_Atomic uint32_t status;   /* RS_*: written by the home */
+	uint16_t handler;          /* index in the handler table (rt_hentry_at) */
+	uint8_t image : 6;         /* index in rt->images */
+	uint8_t has_states : 1;    /* role_states[] present; else all NULL */
+	uint8_t nroles;            /* <= 255 */
+	_Atomic uint8_t status;    /* RS_*: written by the home */
 	/* home only */
-	uint8_t parts_total, parts_done; /* <= TR_RUNTIME_MAX_THREADS */
-	bool cancel_sent, have_fault, any_cancel, all_ok;
-	uint8_t fault_kind;        /* the first fault (when have_fault) */
 	uint8_t fault_role;        /* 255: none */
+	uint8_t parts_done : 7;    /* <= TR_RUNTIME_MAX_THREADS */
+	uint8_t any_cancel : 1;    /* a part ended CANCELLED (or never ran) */
+	uint8_t fault_kind : 6;    /* the first fault not CANCELLED; NONE: none */
+	uint8_t reason : 2;        /* RR_*: the first reason a cancel was given */
 	uint32_t fault_pc;
-	const char *reason;
+	union {
+		void *user;        /* until on_complete has returned */
+		tr_runtime *rt;    /* then, for rt_session_free_cb */
+	};
 	uint64_t messages;
-	void *role_states[];       /* [nroles], then part[threads]: part[w] is
-	                            * written and read by worker w only */
+	/* Then, in this order: role_states[nroles] when has_states, host_roles
+	 * (uint64_t) when the id's host bit is set, part[threads]: part[w] is
+	 * written and read by worker w only. */
+	void *role_states[];
 } rt_session;
-_Static_assert(TR_RUNTIME_MAX_THREADS <= 255, "parts and homes are counted in bytes");
+_Static_assert(sizeof(rt_session) == 56, "a live session's fixed cost: keep it packed");
+_Static_assert(TR_RUNTIME_MAX_THREADS <= 127, "parts are counted in 7 bits, homes in bytes");
+_Static_assert(TR_FAULT_COUNT_ <= 64 && TR_FAULT_NONE == 0, "fault_kind: 6 bits, 0 is none");
+_Static_assert(ATOMIC_CHAR_LOCK_FREE == 2, "status is a lock-free byte");
 
+/* A record's size: nothing but its tail depends on the session. */
 static size_t
-rt_session_size(uint32_t nroles, uint32_t T)
+rt_session_size(uint32_t nroles, bool states, bool host, uint32_t T)
 {
-	return sizeof(rt_session) + (size_t)nroles * sizeof(void *) + T;
+	return sizeof(rt_session) + (states ? (size_t)nroles * sizeof(void *) : 0) +
+	       (host ? sizeof(uint64_t) : 0) + T;
 }
 
-/* part[T] after role_states[nroles] (S1). */
+static size_t
+rt_record_size(const rt_session *s, uint32_t T)
+{
+	return rt_session_size(s->nroles, s->has_states, RT_ID_HOSTBIT(s->id), T);
+}
+
+/* part[T] after the other tails (S1). */
 static inline uint8_t *
 rt_part(const rt_session *s)
 {
-	return (uint8_t *)&s->role_states[s->nroles];
+	return (uint8_t *)s + rt_record_size(s, 0);
+}
+
+/* The roles the host plays; stored only when there are some, which the
+ * id's host bit says. */
+static inline uint64_t
+rt_host_roles(const rt_session *s)
+{
+	uint64_t v = 0;
+	if (RT_ID_HOSTBIT(s->id))
+		memcpy(&v, &s->role_states[s->has_states ? s->nroles : 0], sizeof v);
+	return v;
 }
 
 typedef struct rt_selfcredit {
@@ -242,6 +284,32 @@ typedef struct rt_worker {
 } rt_worker;
 
 #define RT_MAX_IMAGES 64u
+_Static_assert(RT_MAX_IMAGES <= 64, "a record names its image in 6 bits");
+
+/* Handlers, interned (rt_handler_intern): a record names its handler by a
+ * 16-bit index into a runtime-wide table of distinct copies, compared by
+ * content, where a copy would take 48 bytes. The table only grows, in
+ * segments that never move; an entry never changes once its bucket
+ * publishes it, so hosts and workers read it without a lock. The machines
+ * intern the same handlers under the same bound (machine.c), so a part
+ * never fails to open on that account. Tests build a copy of the runtime
+ * with a small table (tests/runtime/CMakeLists.txt). */
+#ifndef RT_MAX_HANDLERS
+#define RT_MAX_HANDLERS 65535u
+#endif
+_Static_assert(RT_MAX_HANDLERS <= UINT16_MAX, "a record names its handler in 16 bits");
+_Static_assert(sizeof(tr_handler) % sizeof(uint64_t) == 0 &&
+               sizeof(tr_handler) == 6 * sizeof(void *),
+               "handlers are hashed and compared by content: no padding");
+#define RT_HSEG_BITS 8u
+#define RT_HSEG_SIZE (1u << RT_HSEG_BITS)
+#define RT_HNSEG ((RT_MAX_HANDLERS + RT_HSEG_SIZE - 1) / RT_HSEG_SIZE)
+#define RT_HBUCKETS 4096u
+
+typedef struct rt_hentry {
+	tr_handler h;
+	uint16_t next; /* 1 + index of the next entry in its bucket; 0: none */
+} rt_hentry;
 
 struct tr_runtime {
 	tr_runtime_config cfg;
@@ -260,6 +328,11 @@ struct tr_runtime {
 	pthread_mutex_t img_lock;
 	const tr_image *images[RT_MAX_IMAGES];
 	_Atomic uint32_t nimages;
+
+	pthread_mutex_t h_lock;   /* appends to the handler table */
+	uint32_t nhandlers;       /* under h_lock */
+	_Atomic(rt_hentry *) hseg[RT_HNSEG];
+	_Atomic uint16_t hbucket[RT_HBUCKETS]; /* 1 + index of the newest; 0: none */
 
 	_Atomic uint32_t next_home;
 	_Atomic bool held;        /* the start gate (G1): cleared by release */
@@ -341,10 +414,94 @@ static void
 rt_session_free_cb(ck_epoch_entry_t *e)
 {
 	rt_session *s = (rt_session *)((char *)e - offsetof(rt_session, epoch_entry));
-	tr_runtime *rt = s->rt;
+	tr_runtime *rt = s->rt; /* set by rt_complete */
 	TR_TSAN_ACQUIRE(&rt->epoch); /* pairs with TR_TSAN_RELEASE in rt_section_end */
 	atomic_fetch_add_explicit(&rt->freed, 1, memory_order_relaxed);
-	tr_free(rt->a, s, rt_session_size(s->nroles, rt->T));
+	tr_free(rt->a, s, rt_record_size(s, rt->T));
+}
+
+/* ---- interned handlers ---- */
+
+static uint32_t
+rt_handler_bucket(const tr_handler *h)
+{
+	uint64_t w[sizeof *h / sizeof(uint64_t)], x = 0;
+	memcpy(w, h, sizeof w);
+	for (size_t i = 0; i < TR_ARRAY_LEN(w); i++)
+		x = (x ^ w[i]) * 0x9e3779b97f4a7c15ull;
+	return (uint32_t)(x >> 32) & (RT_HBUCKETS - 1);
+}
+
+/* Entry i, published. Any thread: a record's index is published with the
+ * record, after the entry (rt_handler_intern). */
+static const rt_hentry *
+rt_hentry_at(tr_runtime *rt, uint32_t i)
+{
+	/* Pairs with the release store of a new segment in rt_handler_intern. */
+	rt_hentry *seg = atomic_load_explicit(&rt->hseg[i >> RT_HSEG_BITS], memory_order_acquire);
+	return &seg[i & (RT_HSEG_SIZE - 1)];
+}
+
+/* The index of a copy of h in bucket b, or -1. Any thread, no lock. */
+static int32_t
+rt_handler_find(tr_runtime *rt, const tr_handler *h, uint32_t b)
+{
+	/* Pairs with the release store of the bucket in rt_handler_intern: the
+	 * entries it leads to are complete. */
+	uint32_t i = atomic_load_explicit(&rt->hbucket[b], memory_order_acquire);
+	while (i != 0) {
+		const rt_hentry *e = rt_hentry_at(rt, i - 1);
+		if (memcmp(&e->h, h, sizeof *h) == 0)
+			return (int32_t)(i - 1);
+		i = e->next;
+	}
+	return -1;
+}
+
+/* The index of h's copy, appending one if h is new. Any thread. The table
+ * is never pruned: an index stays valid while any record may name it, at
+ * the price of the bound (RT_MAX_HANDLERS distinct handlers in the
+ * runtime's life, TR_E_LIMIT after). TR_E_NOMEM. */
+static tr_status
+rt_handler_intern(tr_runtime *rt, const tr_handler *h, uint16_t *index)
+{
+	uint32_t b = rt_handler_bucket(h);
+	int32_t found = rt_handler_find(rt, h, b);
+	tr_status st = TR_OK;
+
+	if (found >= 0) {
+		*index = (uint16_t)found;
+		return TR_OK;
+	}
+	pthread_mutex_lock(&rt->h_lock);
+	if ((found = rt_handler_find(rt, h, b)) >= 0) { /* appended meanwhile */
+		*index = (uint16_t)found;
+		goto out_unlock;
+	}
+	uint32_t n = rt->nhandlers;
+	if (n == RT_MAX_HANDLERS) {
+		st = TR_E_LIMIT;
+		goto out_unlock;
+	}
+	rt_hentry *seg = atomic_load_explicit(&rt->hseg[n >> RT_HSEG_BITS], memory_order_relaxed);
+	if (seg == NULL) {
+		if ((seg = tr_alloc(rt->a, RT_HSEG_SIZE * sizeof *seg)) == NULL) {
+			st = TR_E_NOMEM;
+			goto out_unlock;
+		}
+		/* Pairs with the acquire load in rt_hentry_at. */
+		atomic_store_explicit(&rt->hseg[n >> RT_HSEG_BITS], seg, memory_order_release);
+	}
+	rt_hentry *e = &seg[n & (RT_HSEG_SIZE - 1)];
+	e->h = *h;
+	e->next = atomic_load_explicit(&rt->hbucket[b], memory_order_relaxed);
+	/* Publishes *e; pairs with the acquire load in rt_handler_find. */
+	atomic_store_explicit(&rt->hbucket[b], (uint16_t)(n + 1), memory_order_release);
+	rt->nhandlers = n + 1;
+	*index = (uint16_t)n;
+out_unlock:
+	pthread_mutex_unlock(&rt->h_lock);
+	return st;
 }
 
 /* The record for id, or NULL. Caller inside a section (E1) or owning an
@@ -375,11 +532,22 @@ rt_worker_of(const tr_runtime *rt, tr_session_id id, uint32_t role)
 static uint64_t
 rt_roles_on(const tr_runtime *rt, const rt_session *s, uint32_t w)
 {
-	uint64_t mask = 0;
+	uint64_t host = rt_host_roles(s), mask = 0;
 	for (uint32_t i = 0; i < s->nroles; i++)
-		if (!(s->host_roles >> i & 1) && rt_worker_of(rt, s->id, i) == w)
+		if (!(host >> i & 1) && rt_worker_of(rt, s->id, i) == w)
 			mask |= 1ull << i;
 	return mask;
+}
+
+/* The workers that run a part of s: each reports one PART_DONE (S3). */
+static uint32_t
+rt_parts_total(const tr_runtime *rt, const rt_session *s)
+{
+	uint64_t host = rt_host_roles(s), workers = 0;
+	for (uint32_t i = 0; i < s->nroles; i++)
+		if (!(host >> i & 1))
+			workers |= 1ull << rt_worker_of(rt, s->id, i);
+	return (uint32_t)__builtin_popcountll(workers);
 }
 
 /* ---- worker: sending ---- */
@@ -440,7 +608,7 @@ rt_host_send(rt_worker *w, tr_session_id id, uint32_t from, uint32_t to, uint32_
 {
 	tr_runtime *rt = w->rt;
 	rt_session *s = rt_lookup(rt, id); /* E3: our part is open */
-	if (s == NULL || to >= s->nroles || !(s->host_roles >> to & 1))
+	if (s == NULL || to >= s->nroles || !(rt_host_roles(s) >> to & 1))
 		return false;
 	if (rt->cfg.on_host_message != NULL)
 		rt->cfg.on_host_message(rt->cfg.host_ctx, id, from, to, label, v);
@@ -524,7 +692,7 @@ rt_remote_credit(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32
 
 	if (RT_ID_HOSTBIT(id)) {
 		rt_session *s = rt_lookup(rt, id); /* E3 */
-		if (s == NULL || (s->host_roles >> from & 1))
+		if (s == NULL || (rt_host_roles(s) >> from & 1))
 			return; /* host edges hold no credit */
 	}
 	uint32_t dst = rt_worker_of(rt, id, from);
@@ -598,11 +766,29 @@ rt_give_back_slots(rt_worker *w)
 	w->nfreed = 0;
 }
 
+/* The text of s->reason. RR_STOP is only recorded by the home after it
+ * has taken the stop command (rt_handle_stop, rt_handle_open), so the
+ * home's stop_reason is set. */
+static const char *
+rt_reason(const rt_worker *w, const rt_session *s)
+{
+	switch (s->reason) {
+	case RR_HOST:
+		return "cancelled by host";
+	case RR_STOP:
+		return w->stop_reason;
+	default:
+		return NULL;
+	}
+}
+
 static void
 rt_complete(rt_worker *w, rt_session *s)
 {
 	tr_runtime *rt = w->rt;
 	tr_runtime_summary sum;
+	bool have_fault = s->fault_kind != TR_FAULT_NONE;
+	const char *reason = rt_reason(w, s);
 
 	/* Release: pairs with acquire loads of status in the host calls. */
 	atomic_store_explicit(&s->status, RS_DONE, memory_order_release);
@@ -613,28 +799,29 @@ rt_complete(rt_worker *w, rt_session *s)
 
 	memset(&sum, 0, sizeof sum);
 	sum.id = s->id;
-	sum.image = s->image;
+	sum.image = rt->images[s->image];
 	sum.user = s->user;
 	sum.messages = s->messages;
-	sum.ok = s->all_ok && !s->have_fault && !s->any_cancel;
-	sum.cancelled = !sum.ok && !s->have_fault && s->reason != NULL;
-	if (s->have_fault) {
+	/* A part that did not end ok set any_cancel or a fault. */
+	sum.ok = !have_fault && !s->any_cancel;
+	sum.cancelled = !sum.ok && !have_fault && reason != NULL;
+	if (have_fault) {
 		sum.fault.kind = (tr_fault_kind)s->fault_kind;
 		sum.fault.session = s->id;
 		sum.fault.role = s->fault_role == 255 ? UINT32_MAX : s->fault_role;
 		sum.fault.pc = s->fault_pc;
-	} else if (s->any_cancel || s->reason != NULL) {
+	} else if (s->any_cancel || reason != NULL) {
 		sum.fault.kind = TR_FAULT_CANCELLED;
 		sum.fault.session = s->id;
 	} else {
 		sum.fault.kind = TR_FAULT_NONE;
 	}
-	if (!sum.ok && !s->have_fault && s->reason == NULL) {
+	if (!sum.ok && !have_fault && reason == NULL) {
 		/* cancelled parts without a recorded reason: a failed open */
 		sum.cancelled = true;
 		sum.reason = "cancelled";
 	} else {
-		sum.reason = sum.cancelled ? s->reason : NULL;
+		sum.reason = sum.cancelled ? reason : NULL;
 	}
 	if (sum.ok)
 		atomic_fetch_add_explicit(&rt->ok, 1, memory_order_relaxed);
@@ -645,19 +832,21 @@ rt_complete(rt_worker *w, rt_session *s)
 	if (rt->cfg.on_complete != NULL)
 		rt->cfg.on_complete(rt->cfg.complete_ctx, &sum);
 	atomic_fetch_add_explicit(&rt->completed, 1, memory_order_relaxed);
+	s->rt = rt; /* user's last reader was on_complete */
 	ck_epoch_call(w->erec, &s->epoch_entry, rt_session_free_cb);
 	rt_live_dec(rt);
 }
 
 static void
-rt_home_cancel(rt_worker *w, rt_session *s, const char *reason)
+rt_home_cancel(rt_worker *w, rt_session *s, uint8_t reason)
 {
 	tr_runtime *rt = w->rt;
 
-	if (s->cancel_sent)
+	/* Past OPEN: the cancel has been sent (status says so, only the home
+	 * writes it). */
+	if (atomic_load_explicit(&s->status, memory_order_relaxed) >= RS_CLOSING)
 		return;
-	s->cancel_sent = true;
-	if (reason != NULL && s->reason == NULL)
+	if (s->reason == RR_NONE)
 		s->reason = reason;
 	atomic_store_explicit(&s->status, RS_CLOSING, memory_order_relaxed);
 	for (uint32_t p = 0; p < rt->T; p++) {
@@ -680,18 +869,16 @@ rt_home_part_done(rt_worker *w, rt_session *s, bool ok, uint64_t messages,
 	s->messages += messages;
 	s->parts_done++;
 	if (!ok) {
-		s->all_ok = false;
 		if (f->kind == TR_FAULT_CANCELLED || f->kind == TR_FAULT_NONE) {
 			s->any_cancel = true;
-		} else if (!s->have_fault) {
+		} else if (s->fault_kind == TR_FAULT_NONE) {
 			s->fault_kind = (uint8_t)f->kind;
 			s->fault_role = (uint8_t)(f->role > 255 ? 255 : f->role);
 			s->fault_pc = f->pc;
-			s->have_fault = true;
 		}
-		rt_home_cancel(w, s, NULL);
+		rt_home_cancel(w, s, RR_NONE);
 	}
-	if (s->parts_done == s->parts_total)
+	if (s->parts_done == rt_parts_total(w->rt, s))
 		rt_complete(w, s);
 }
 
@@ -702,14 +889,14 @@ rt_part_done(rt_worker *w, rt_session *s, bool ok, uint64_t messages, const tr_f
 	if (rt_part(s)[w->index] == PART_OPEN && w->rt->cfg.placement == TR_PLACE_SPREAD)
 		rt_open_ids_set(w, s->id, 0);
 	rt_part(s)[w->index] = PART_DONE;
-	if (s->home == w->index) {
+	if (RT_ID_HOME(s->id) == w->index) {
 		rt_home_part_done(w, s, ok, messages, f);
 		return;
 	}
 	tr_xmsg m = {.id = s->id, .bits = messages, .label = f->pc, .op = TR_XOP_PART_DONE,
 	             .from = (uint8_t)(f->role > 255 ? 255 : f->role),
 	             .to = (uint8_t)f->kind, .vkind = ok ? 1 : 0};
-	rt_send_x(w, s->home, &m);
+	rt_send_x(w, RT_ID_HOME(s->id), &m);
 }
 
 static void
@@ -723,8 +910,9 @@ rt_open_part(rt_worker *w, rt_session *s)
 	o.roles_here = rt_roles_on(w->rt, s, w->index);
 	o.priority = s->priority;
 	o.full_policy = -1;
-	o.role_state = s->role_states;
-	if (tr_machine_open_session(w->m, s->image, &s->handler, &o, &got) != TR_OK) {
+	o.role_state = s->has_states ? s->role_states : NULL;
+	const tr_handler *h = &rt_hentry_at(w->rt, s->handler)->h;
+	if (tr_machine_open_session(w->m, w->rt->images[s->image], h, &o, &got) != TR_OK) {
 		tr_fault f = {.kind = TR_FAULT_CANCELLED, .session = s->id, .role = UINT32_MAX};
 		rt_part_done(w, s, false, 0, &f);
 		return;
@@ -767,17 +955,12 @@ rt_handle_open(rt_worker *w, rt_session *s)
 	tr_runtime *rt = w->rt;
 
 	atomic_store_explicit(&s->status, RS_OPEN, memory_order_relaxed);
-	for (uint32_t p = 0; p < rt->T; p++)
-		if (rt_roles_on(rt, s, p) != 0)
-			s->parts_total++;
 	if (w->stopping) {
 		/* Stop has begun: the session never runs. */
-		s->reason = w->stop_reason;
+		s->reason = RR_STOP;
 		s->any_cancel = true;
-		s->cancel_sent = true;
 		atomic_store_explicit(&s->status, RS_CLOSING, memory_order_relaxed);
-		s->parts_done = s->parts_total;
-		s->all_ok = false;
+		s->parts_done = rt_parts_total(rt, s);
 		rt_complete(w, s);
 		return;
 	}
@@ -805,7 +988,7 @@ rt_handle_stop(rt_worker *w, const char *reason)
 			continue;
 		/* PENDING ones meet `stopping` when their OPEN arrives. */
 		if (atomic_load_explicit(&s->status, memory_order_relaxed) == RS_OPEN)
-			rt_home_cancel(w, s, reason);
+			rt_home_cancel(w, s, RR_STOP);
 	}
 }
 
@@ -822,8 +1005,10 @@ rt_drain_cmds(rt_worker *w)
 		n++;
 		switch (h->op) {
 		case CMD_OPEN:
+			/* Not ours to free, and once the session completes these
+			 * bytes are its epoch entry: h is not read again. */
 			rt_handle_open(w, (rt_session *)((char *)h - offsetof(rt_session, open_cmd)));
-			break;
+			continue;
 		case CMD_POST: {
 			rt_session *s = rt_lookup(rt, c->id); /* home-owned */
 			if (s == NULL || atomic_load_explicit(&s->status, memory_order_relaxed) == RS_DONE) {
@@ -844,7 +1029,7 @@ rt_drain_cmds(rt_worker *w)
 		case CMD_CANCEL: {
 			rt_session *s = rt_lookup(rt, c->id);
 			if (s != NULL && atomic_load_explicit(&s->status, memory_order_relaxed) == RS_OPEN)
-				rt_home_cancel(w, s, "cancelled by host");
+				rt_home_cancel(w, s, RR_HOST);
 			break;
 		}
 		case CMD_STOP:
@@ -1199,7 +1384,13 @@ rt_destroy(tr_runtime *rt)
 	}
 	if (rt->key_ok)
 		pthread_key_delete(rt->key);
+	for (uint32_t i = 0; i < RT_HNSEG; i++) {
+		rt_hentry *seg = atomic_load_explicit(&rt->hseg[i], memory_order_relaxed);
+		if (seg != NULL)
+			tr_free(a, seg, RT_HSEG_SIZE * sizeof *seg);
+	}
 	pthread_mutex_destroy(&rt->img_lock);
+	pthread_mutex_destroy(&rt->h_lock);
 	pthread_mutex_destroy(&rt->stop_lock);
 	pthread_mutex_destroy(&rt->drain_lock);
 	pthread_cond_destroy(&rt->drain_cv);
@@ -1259,6 +1450,7 @@ tr_runtime_create(const tr_runtime_config *cfg, tr_runtime **out)
 		rt->place[i] = (uint8_t)(i % rt->T);
 	ck_epoch_init(&rt->epoch);
 	pthread_mutex_init(&rt->img_lock, NULL);
+	pthread_mutex_init(&rt->h_lock, NULL);
 	pthread_mutex_init(&rt->stop_lock, NULL);
 	pthread_mutex_init(&rt->drain_lock, NULL);
 	pthread_cond_init(&rt->drain_cv, NULL);
@@ -1330,15 +1522,16 @@ fail_destroy:
 	return st;
 }
 
-static bool
-rt_image_registered(tr_runtime *rt, const tr_image *img)
+/* img's index in rt->images, or -1. */
+static int32_t
+rt_image_index(tr_runtime *rt, const tr_image *img)
 {
 	/* Acquire: pairs with the release increment in register_image. */
 	uint32_t n = atomic_load_explicit(&rt->nimages, memory_order_acquire);
 	for (uint32_t i = 0; i < n; i++)
 		if (rt->images[i] == img)
-			return true;
-	return false;
+			return (int32_t)i;
+	return -1;
 }
 
 tr_status
@@ -1349,7 +1542,7 @@ tr_runtime_register_image(tr_runtime *rt, const tr_image *img)
 	if (rt == NULL || img == NULL)
 		return TR_E_INVALID;
 	pthread_mutex_lock(&rt->img_lock);
-	if (rt_image_registered(rt, img))
+	if (rt_image_index(rt, img) >= 0)
 		goto out_unlock;
 	uint32_t n = atomic_load_explicit(&rt->nimages, memory_order_relaxed);
 	if (n == RT_MAX_IMAGES) {
@@ -1357,7 +1550,7 @@ tr_runtime_register_image(tr_runtime *rt, const tr_image *img)
 		goto out_unlock;
 	}
 	rt->images[n] = img;
-	/* Release: publishes images[n]; pairs with rt_image_registered. */
+	/* Release: publishes images[n]; pairs with rt_image_index. */
 	atomic_store_explicit(&rt->nimages, n + 1, memory_order_release);
 out_unlock:
 	pthread_mutex_unlock(&rt->img_lock);
@@ -1370,17 +1563,24 @@ tr_runtime_open_session(tr_runtime *rt, const tr_image *img, const tr_handler *h
                         tr_session_id *id)
 {
 	tr_status st;
+	uint16_t hidx;
 
 	if (rt == NULL || img == NULL || h == NULL || id == NULL)
 		return TR_E_INVALID;
 	*id = 0;
-	if (!rt_image_registered(rt, img))
+	int32_t image = rt_image_index(rt, img);
+	if (image < 0)
 		return TR_E_INVALID;
 	uint32_t nroles = tr_image_nroles(img);
 	uint64_t host_roles = opts != NULL ? opts->host_roles : 0;
 	uint64_t all = nroles >= 64 ? ~0ull : (1ull << nroles) - 1;
 	if (nroles == 0 || nroles > 255 || (host_roles & ~all) != 0 || host_roles == all)
 		return TR_E_INVALID;
+	/* All-NULL role states are not stored: the machine reads a NULL
+	 * array as all NULL. */
+	bool states = false;
+	for (uint32_t i = 0; role_states != NULL && i < nroles; i++)
+		states |= role_states[i] != NULL;
 
 	/* seq_cst, with the load of stopping below: a Dekker pair with stop,
 	 * which stores stopping then waits for live == 0. Either we see
@@ -1390,9 +1590,11 @@ tr_runtime_open_session(tr_runtime *rt, const tr_image *img, const tr_handler *h
 		st = TR_E_STATE;
 		goto fail_live;
 	}
+	if ((st = rt_handler_intern(rt, h, &hidx)) != TR_OK)
+		goto fail_live;
 	uint32_t home = atomic_fetch_add_explicit(&rt->next_home, 1, memory_order_relaxed) % rt->T;
 	rt_worker *w = rt->w[home];
-	size_t size = rt_session_size(nroles, rt->T);
+	size_t size = rt_session_size(nroles, states, host_roles != 0, rt->T);
 	rt_session *s = tr_calloc(rt->a, 1, size);
 	if (s == NULL) {
 		st = TR_E_NOMEM;
@@ -1403,19 +1605,18 @@ tr_runtime_open_session(tr_runtime *rt, const tr_image *img, const tr_handler *h
 		tr_free(rt->a, s, size);
 		goto fail_live;
 	}
-	s->rt = rt;
 	s->id = rt_make_id(home, host_roles != 0, slot, gen);
-	s->image = img;
-	s->handler = *h;
-	s->user = opts != NULL ? opts->user : NULL;
-	s->host_roles = host_roles;
 	s->priority = opts != NULL ? opts->priority : 0;
-	s->nroles = (uint16_t)nroles;
-	s->home = (uint8_t)home;
-	s->all_ok = true;
+	s->handler = hidx;
+	s->image = (uint8_t)image;
+	s->has_states = states;
+	s->nroles = (uint8_t)nroles;
 	atomic_init(&s->status, RS_PENDING);
-	for (uint32_t i = 0; i < nroles; i++)
-		s->role_states[i] = role_states != NULL ? role_states[i] : NULL;
+	s->user = opts != NULL ? opts->user : NULL;
+	if (states)
+		memcpy(s->role_states, role_states, (size_t)nroles * sizeof(void *));
+	if (host_roles != 0)
+		memcpy(&s->role_states[states ? nroles : 0], &host_roles, sizeof host_roles);
 	s->open_cmd.op = CMD_OPEN;
 	*id = s->id;
 	atomic_fetch_add_explicit(&rt->opened, 1, memory_order_relaxed);
@@ -1460,7 +1661,7 @@ rt_host_peek(tr_runtime *rt, tr_session_id id, uint32_t *status, uint64_t *host_
 	} else {
 		/* Acquire: pairs with the release store of RS_DONE in rt_complete. */
 		*status = atomic_load_explicit(&s->status, memory_order_acquire);
-		*host_roles = s->host_roles;
+		*host_roles = rt_host_roles(s);
 		*nroles = s->nroles;
 	}
 	rt_section_end(rt, r);

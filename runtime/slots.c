@@ -21,21 +21,21 @@ void
 tr_slot_table_destroy(tr_slot_table *t)
 {
 	for (uint32_t i = 0; i < TR_SLOT_NSEG; i++) {
-		tr_slot *s = atomic_load_explicit(&t->seg[i], memory_order_relaxed);
+		tr_slot_seg *s = atomic_load_explicit(&t->seg[i], memory_order_relaxed);
 		if (s != NULL)
-			tr_free(t->a, s, TR_SLOT_SEG_SIZE * sizeof(tr_slot));
+			tr_free(t->a, s, sizeof *s);
 	}
 	if (t->free_idx != NULL)
 		tr_free(t->a, t->free_idx, (size_t)t->capfree * sizeof(uint32_t));
 	pthread_mutex_destroy(&t->lock);
 }
 
-static tr_slot *
-slot_at(tr_slot_table *t, uint32_t idx)
+/* The segment of slot idx (allocated: idx was handed out). */
+static tr_slot_seg *
+seg_of(tr_slot_table *t, uint32_t idx)
 {
 	/* Pairs with the release store of a new segment in tr_slot_alloc_any. */
-	tr_slot *s = atomic_load_explicit(&t->seg[idx >> TR_SLOT_SEG_BITS], memory_order_acquire);
-	return s == NULL ? NULL : &s[idx & (TR_SLOT_SEG_SIZE - 1)];
+	return atomic_load_explicit(&t->seg[idx >> TR_SLOT_SEG_BITS], memory_order_acquire);
 }
 
 tr_status
@@ -54,24 +54,24 @@ tr_slot_alloc_any(tr_slot_table *t, uint32_t *idx, uint32_t *gen)
 		i = t->fresh;
 		if ((i & (TR_SLOT_SEG_SIZE - 1)) == 0 &&
 		    atomic_load_explicit(&t->seg[i >> TR_SLOT_SEG_BITS], memory_order_relaxed) == NULL) {
-			tr_slot *s = tr_calloc(t->a, TR_SLOT_SEG_SIZE, sizeof(tr_slot));
+			tr_slot_seg *s = tr_calloc(t->a, 1, sizeof *s);
 			if (s == NULL) {
 				st = TR_E_NOMEM;
 				goto out_unlock;
 			}
 			for (uint32_t k = 0; k < TR_SLOT_SEG_SIZE; k++)
-				atomic_init(&s[k].ptr, NULL);
-			/* Pairs with the acquire loads in slot_at and tr_slot_get_any. */
+				atomic_init(&s->ptr[k], NULL);
+			/* Pairs with the acquire loads in seg_of and tr_slot_get_any. */
 			atomic_store_explicit(&t->seg[i >> TR_SLOT_SEG_BITS], s, memory_order_release);
 		}
 		t->fresh++;
 	}
-	tr_slot *s = slot_at(t, i);
-	s->gen = (s->gen + 1) & 0x7fffffffu;
-	if (s->gen == 0)
-		s->gen = 1;
+	uint32_t *g = &seg_of(t, i)->gen[i & (TR_SLOT_SEG_SIZE - 1)];
+	*g = (*g + 1) & 0x7fffffffu;
+	if (*g == 0)
+		*g = 1;
 	*idx = i;
-	*gen = s->gen;
+	*gen = *g;
 out_unlock:
 	pthread_mutex_unlock(&t->lock);
 	return st;
@@ -81,13 +81,15 @@ void
 tr_slot_publish_any(tr_slot_table *t, uint32_t idx, void *p)
 {
 	/* Pairs with the acquire load in tr_slot_get_any. */
-	atomic_store_explicit(&slot_at(t, idx)->ptr, p, memory_order_release);
+	atomic_store_explicit(&seg_of(t, idx)->ptr[idx & (TR_SLOT_SEG_SIZE - 1)], p,
+	                      memory_order_release);
 }
 
 void
 tr_slot_clear_owner(tr_slot_table *t, uint32_t idx)
 {
-	atomic_store_explicit(&slot_at(t, idx)->ptr, NULL, memory_order_relaxed);
+	atomic_store_explicit(&seg_of(t, idx)->ptr[idx & (TR_SLOT_SEG_SIZE - 1)], NULL,
+	                      memory_order_relaxed);
 }
 
 tr_status

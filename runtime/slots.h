@@ -10,7 +10,9 @@
  *
  * Segments of 4096 slots are allocated on demand and never move or are
  * freed before the table is destroyed, so lookups need no epoch for the
- * table itself and cost two dependent loads. */
+ * table itself and cost two dependent loads. A segment keeps its pointers
+ * and its generations in two arrays: 12 bytes a slot, where a struct of
+ * both would be padded to 16 (each live session has one). */
 #ifndef TR_RT_SLOTS_H
 #define TR_RT_SLOTS_H
 
@@ -26,13 +28,13 @@
 #define TR_SLOT_SEG_SIZE (1u << TR_SLOT_SEG_BITS)
 #define TR_SLOT_NSEG (TR_RUNTIME_MAX_SLOTS / TR_SLOT_SEG_SIZE)
 
-typedef struct tr_slot {
-	_Atomic(void *) ptr;
-	uint32_t gen; /* under the table's lock */
-} tr_slot;
+typedef struct tr_slot_seg {
+	_Atomic(void *) ptr[TR_SLOT_SEG_SIZE];
+	uint32_t gen[TR_SLOT_SEG_SIZE]; /* under the table's lock */
+} tr_slot_seg;
 
 typedef struct tr_slot_table {
-	_Atomic(tr_slot *) seg[TR_SLOT_NSEG];
+	_Atomic(tr_slot_seg *) seg[TR_SLOT_NSEG];
 	pthread_mutex_t lock;
 	uint32_t *free_idx; /* under lock */
 	uint32_t nfree, capfree;
@@ -57,11 +59,11 @@ tr_slot_get_any(tr_slot_table *t, uint32_t idx)
 	if (idx >= TR_RUNTIME_MAX_SLOTS)
 		return NULL;
 	/* Pairs with the release store of a new segment in tr_slot_alloc_any. */
-	tr_slot *seg = atomic_load_explicit(&t->seg[idx >> TR_SLOT_SEG_BITS], memory_order_acquire);
+	tr_slot_seg *seg = atomic_load_explicit(&t->seg[idx >> TR_SLOT_SEG_BITS], memory_order_acquire);
 	if (seg == NULL)
 		return NULL;
 	/* Pairs with the release store in tr_slot_publish_any. */
-	return atomic_load_explicit(&seg[idx & (TR_SLOT_SEG_SIZE - 1)].ptr, memory_order_acquire);
+	return atomic_load_explicit(&seg->ptr[idx & (TR_SLOT_SEG_SIZE - 1)], memory_order_acquire);
 }
 /* Clear slot idx (its session ended). Owner only. The slot is not reusable
  * until it is given back with tr_slot_give_back_owner. */

@@ -157,9 +157,13 @@ typedef struct tr_runtime_session_opts {
  * home k mod threads, the low 8 bits of its id. The handler
  * is copied; its ctx, and the nroles pointers of role_states (may be NULL:
  * all NULL), must stay valid until on_complete for this session returns.
+ * The runtime keeps one copy of each distinct handler (equal in every
+ * field, ctx included) for its whole life, shared by the sessions opened
+ * with it: at most 65535 distinct handlers per runtime.
  * opts may be NULL. Errors: TR_E_INVALID (NULL args, unregistered image,
  * host_roles naming a role the image lacks or every role), TR_E_STATE
- * (stop has begun), TR_E_LIMIT (the home worker's session table is full),
+ * (stop has begun), TR_E_LIMIT (the home worker's session table is full,
+ * or h is new and the runtime already holds 65535 distinct handlers),
  * TR_E_NOMEM. On error no session exists and on_complete is not called. */
 TR_API tr_status tr_runtime_open_session(tr_runtime *rt, const tr_image *img,
                                          const tr_handler *h,
