@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "troupe/alloc.h"
+#include "troupe/machine.h"
 #include "troupe/status.h"
 
 /* What crosses between workers. 24 bytes, copied by value. */
@@ -32,20 +33,16 @@ typedef enum tr_xop {
 	TR_XOP_CREDIT = 2,    /* `label` credits back for edge from->to */
 	TR_XOP_OPEN = 3,      /* open your part of session id (bits: record) */
 	TR_XOP_CANCEL = 4,    /* cancel your part of session id */
-	TR_XOP_PART_DONE = 5, /* a part ended: bits = messages, vkind = ok,
+	TR_XOP_PART_DONE = 5, /* a part ended: bits = messages, kind = ok,
 	                       * from = fault role, to = fault kind, label = pc */
 	TR_XOP_TEST = 15,     /* unit tests only */
 } tr_xop;
 
-typedef struct tr_xmsg {
-	uint64_t id;
-	uint64_t bits;
-	uint32_t label;
-	uint8_t op;    /* tr_xop */
-	uint8_t from;
-	uint8_t to;
-	uint8_t vkind; /* tr_value_kind */
-} tr_xmsg;
+/* The machine's ingress record: a run of TR_XOP_MSG records goes to
+ * tr_machine_inject_batch as it is. `tag` holds the tr_xop; the other
+ * control messages reuse the fields as their comments above say (kind for
+ * vkind). */
+typedef tr_ingress_msg tr_xmsg;
 _Static_assert(sizeof(tr_xmsg) == 24, "tr_xmsg is copied by value: keep it small");
 
 typedef struct tr_xring {

@@ -659,8 +659,8 @@ rt_remote_send(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t
 		return TR_E_INVALID; /* the machine should hold that edge itself */
 	tr_outbox *o = &w->out[dst];
 	if (TR_UNLIKELY(o->len == o->cap)) {
-		tr_xmsg m = {.id = id, .bits = v.bits, .label = label, .op = TR_XOP_MSG,
-		             .from = (uint8_t)from, .to = (uint8_t)to, .vkind = (uint8_t)v.kind};
+		tr_xmsg m = {.id = id, .bits = v.bits, .label = label, .tag = TR_XOP_MSG,
+		             .from = (uint8_t)from, .to = (uint8_t)to, .kind = (uint8_t)v.kind};
 		return rt_stage_slow(w, dst, &m);
 	}
 	/* Field by field into the slot: a struct built on the stack and copied
@@ -670,10 +670,10 @@ rt_remote_send(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t
 	d->id = id;
 	d->bits = v.bits;
 	d->label = label;
-	d->op = TR_XOP_MSG;
+	d->tag = TR_XOP_MSG;
 	d->from = (uint8_t)from;
 	d->to = (uint8_t)to;
-	d->vkind = (uint8_t)v.kind;
+	d->kind = (uint8_t)v.kind;
 	o->len++;
 	w->remote_sent++;
 	/* Publish in batches of RT_FLUSH_AT as they fill rather than only at
@@ -698,7 +698,7 @@ rt_remote_credit(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32
 	uint32_t dst = rt_worker_of(rt, id, from);
 	if (dst == w->index)
 		return;
-	tr_xmsg m = {.id = id, .label = n, .op = TR_XOP_CREDIT, .from = (uint8_t)from,
+	tr_xmsg m = {.id = id, .label = n, .tag = TR_XOP_CREDIT, .from = (uint8_t)from,
 	             .to = (uint8_t)to};
 	rt_send_x(w, dst, &m);
 }
@@ -856,7 +856,7 @@ rt_home_cancel(rt_worker *w, rt_session *s, uint8_t reason)
 			if (rt_part(s)[p] == PART_OPEN)
 				(void)tr_machine_cancel(w->m, s->id);
 		} else {
-			tr_xmsg m = {.id = s->id, .op = TR_XOP_CANCEL};
+			tr_xmsg m = {.id = s->id, .tag = TR_XOP_CANCEL};
 			rt_send_x(w, p, &m);
 		}
 	}
@@ -893,9 +893,9 @@ rt_part_done(rt_worker *w, rt_session *s, bool ok, uint64_t messages, const tr_f
 		rt_home_part_done(w, s, ok, messages, f);
 		return;
 	}
-	tr_xmsg m = {.id = s->id, .bits = messages, .label = f->pc, .op = TR_XOP_PART_DONE,
+	tr_xmsg m = {.id = s->id, .bits = messages, .label = f->pc, .tag = TR_XOP_PART_DONE,
 	             .from = (uint8_t)(f->role > 255 ? 255 : f->role),
-	             .to = (uint8_t)f->kind, .vkind = ok ? 1 : 0};
+	             .to = (uint8_t)f->kind, .kind = ok ? 1 : 0};
 	rt_send_x(w, RT_ID_HOME(s->id), &m);
 }
 
@@ -970,7 +970,7 @@ rt_handle_open(rt_worker *w, rt_session *s)
 		if (p == w->index) {
 			rt_open_part(w, s);
 		} else {
-			tr_xmsg m = {.id = s->id, .op = TR_XOP_OPEN};
+			tr_xmsg m = {.id = s->id, .tag = TR_XOP_OPEN};
 			rt_send_x(w, p, &m);
 		}
 	}
@@ -1020,8 +1020,8 @@ rt_drain_cmds(rt_worker *w)
 				rt_deliver(w, s, c->from, c->to, c->label, c->v);
 			} else {
 				tr_xmsg m = {.id = c->id, .bits = c->v.bits, .label = c->label,
-				             .op = TR_XOP_MSG, .from = (uint8_t)c->from,
-				             .to = (uint8_t)c->to, .vkind = (uint8_t)c->v.kind};
+				             .tag = TR_XOP_MSG, .from = (uint8_t)c->from,
+				             .to = (uint8_t)c->to, .kind = (uint8_t)c->v.kind};
 				rt_send_x(w, dst, &m);
 			}
 			break;
@@ -1050,20 +1050,20 @@ rt_handle_x(rt_worker *w, const tr_xmsg *m)
 {
 	tr_runtime *rt = w->rt;
 
-	if (m->op == TR_XOP_CREDIT) {
+	if (m->tag == TR_XOP_CREDIT) {
 		/* NOT_FOUND: our part already ended; nothing to wake. */
 		(void)tr_machine_add_credit(w->m, m->id, m->from, m->to, m->label);
 		return;
 	}
 	rt_session *s = rt_lookup(rt, m->id); /* inside the loop's section (E1) */
 	if (s == NULL) {
-		if (m->op == TR_XOP_MSG)
+		if (m->tag == TR_XOP_MSG)
 			w->dropped_here++; /* S4: a late message */
 		return;
 	}
-	switch (m->op) {
+	switch (m->tag) {
 	case TR_XOP_MSG: {
-		tr_value v = {.kind = m->vkind, .bits = m->bits};
+		tr_value v = {.kind = m->kind, .bits = m->bits};
 		rt_deliver(w, s, m->from, m->to, m->label, v);
 		break;
 	}
@@ -1082,7 +1082,7 @@ rt_handle_x(rt_worker *w, const tr_xmsg *m)
 	case TR_XOP_PART_DONE: {
 		tr_fault f = {.kind = (tr_fault_kind)m->to, .session = m->id,
 		              .role = m->from == 255 ? UINT32_MAX : m->from, .pc = m->label};
-		rt_home_part_done(w, s, m->vkind != 0, m->bits, &f);
+		rt_home_part_done(w, s, m->kind != 0, m->bits, &f);
 		break;
 	}
 	default:
@@ -1105,16 +1105,21 @@ rt_drain_rings(rt_worker *w)
 		 * its coroutine runs a few rounds later. */
 		uint32_t max = rt->cfg.round_budget < RT_BATCH ? rt->cfg.round_budget : RT_BATCH;
 		uint32_t n = tr_xring_drain_sc(r, w->batch, max);
-		for (uint32_t i = 0; i < n; i++) {
-			const tr_xmsg *m = &w->batch[i];
-			if (m->op == TR_XOP_MSG && rt_open_here(w, m->id)) {
-				/* as rt_deliver, without the shared record */
-				tr_value v = {.kind = m->vkind, .bits = m->bits};
-				if (tr_machine_inject(w->m, m->id, m->from, m->to, m->label, v) != TR_OK)
-					w->dropped_here++;
+		for (uint32_t i = 0; i < n;) {
+			/* A run of messages for parts open here goes to the machine
+			 * in one call, without the shared record (as rt_deliver). */
+			uint32_t j = i;
+			while (j < n && w->batch[j].tag == TR_XOP_MSG && rt_open_here(w, w->batch[j].id))
+				j++;
+			if (j > i) {
+				/* Invalid records the machine skips and counts itself;
+				 * out of memory it queues none, and we count them. */
+				if (tr_machine_inject_batch(w->m, &w->batch[i], j - i, NULL) == TR_E_NOMEM)
+					w->dropped_here += j - i;
+				i = j;
 				continue;
 			}
-			rt_handle_x(w, m);
+			rt_handle_x(w, &w->batch[i++]);
 		}
 		total += n;
 	}

@@ -346,6 +346,9 @@ wake(tr_machine *m, tr_coro *c, bool sender)
 		return;
 	c->wake_pending = 1;
 	c->wake_next = TR_NIL;
+	/* step 5 will read these; with many coroutines they are misses */
+	__builtin_prefetch(&m->coro_of[c->id]);
+	tr_sched_prefetch(&m->sched, c->id);
 	uint32_t *head = sender ? &m->wake_send_head : &m->wake_recv_head;
 	uint32_t *tail = sender ? &m->wake_send_tail : &m->wake_recv_tail;
 	if (*tail == TR_NIL)
@@ -1116,13 +1119,18 @@ ingress_put(tr_machine *m, tr_session_id id, uint32_t from, uint32_t to, uint32_
 	g->to = (uint16_t)to;
 }
 
-/* Double the ingress FIFO, then queue. Out of line, so that inject, which
- * every cross-worker message passes, stays a leaf. */
+/* Grow the ingress FIFO to hold `need` more. Out of line, so that inject,
+ * which every cross-worker message passes, stays a leaf. */
 static __attribute__((noinline)) tr_status
-ingress_grow_put(tr_machine *m, tr_session_id id, uint32_t from, uint32_t to, uint32_t lk,
-                 uint64_t bits)
+ingress_grow(tr_machine *m, uint64_t need)
 {
-	uint32_t cap = m->ing_cap ? m->ing_cap * 2 : 256;
+	uint64_t want = (uint64_t)m->ing_len + need;
+	uint32_t cap = m->ing_cap ? m->ing_cap : 256;
+	while (cap < want) {
+		if (cap >= (1u << 31))
+			return TR_E_NOMEM;
+		cap *= 2;
+	}
 	tr_ingress *q = tr_alloc(m->a, (size_t)cap * sizeof *q);
 	if (!q)
 		return TR_E_NOMEM;
@@ -1132,21 +1140,56 @@ ingress_grow_put(tr_machine *m, tr_session_id id, uint32_t from, uint32_t to, ui
 	m->ing = q;
 	m->ing_cap = cap;
 	m->ing_head = 0;
-	ingress_put(m, id, from, to, lk, bits);
 	return TR_OK;
+}
+
+static TR_ALWAYS_INLINE bool
+ingress_valid(uint32_t from, uint32_t to, uint32_t label, uint32_t kind)
+{
+	return kind < TR_SORT_KIND_COUNT_ && label < (1u << TR_LABEL_BITS) &&
+	       (from | to) < TR_MAX_ROLES;
 }
 
 tr_status
 tr_machine_inject(tr_machine *m, tr_session_id id, uint32_t from, uint32_t to,
                   uint32_t label, tr_value v)
 {
-	if (TR_UNLIKELY(!m || v.kind >= TR_SORT_KIND_COUNT_ || label >= (1u << TR_LABEL_BITS) ||
-	                (from | to) >= TR_MAX_ROLES))
+	if (TR_UNLIKELY(!m || !ingress_valid(from, to, label, v.kind)))
 		return TR_E_INVALID;
-	if (TR_UNLIKELY(m->ing_len == m->ing_cap))
-		return ingress_grow_put(m, id, from, to, TR_LK(label, v.kind), v.bits);
+	if (TR_UNLIKELY(m->ing_len == m->ing_cap)) {
+		tr_status st = ingress_grow(m, 1);
+		if (st)
+			return st;
+	}
 	ingress_put(m, id, from, to, TR_LK(label, v.kind), v.bits);
 	return TR_OK;
+}
+
+tr_status
+tr_machine_inject_batch(tr_machine *m, const tr_ingress_msg *v, size_t n, size_t *queued)
+{
+	if (queued)
+		*queued = 0;
+	if (!m || (!v && n))
+		return TR_E_INVALID;
+	if (TR_UNLIKELY((uint64_t)m->ing_cap - m->ing_len < n)) {
+		tr_status st = ingress_grow(m, n);
+		if (st)
+			return st;
+	}
+	size_t done = 0;
+	for (size_t i = 0; i < n; i++) {
+		const tr_ingress_msg *g = &v[i];
+		if (TR_UNLIKELY(!ingress_valid(g->from, g->to, g->label, g->kind))) {
+			m->st.messages_dropped++;
+			continue;
+		}
+		ingress_put(m, g->id, g->from, g->to, TR_LK(g->label, g->kind), g->bits);
+		done++;
+	}
+	if (queued)
+		*queued = done;
+	return done == n ? TR_OK : TR_E_INVALID;
 }
 
 tr_status

@@ -261,6 +261,28 @@ TR_API tr_status tr_machine_set_timeout(tr_machine *m, tr_session_id id,
 TR_API tr_status tr_machine_inject(tr_machine *m, tr_session_id id, uint32_t from,
                                    uint32_t to, uint32_t label, tr_value v);
 
+/* One message for tr_machine_inject_batch: tr_machine_inject's arguments
+ * as a 24-byte record, so that a driver that receives messages in records
+ * of this layout (the runtime's rings do) hands them over as they are. */
+typedef struct tr_ingress_msg {
+	tr_session_id id;
+	uint64_t bits;  /* the value's bits */
+	uint32_t label;
+	uint8_t tag;    /* ignored by the machine: free for the caller */
+	uint8_t from, to;
+	uint8_t kind;   /* tr_value_kind */
+} tr_ingress_msg;
+
+/* tr_machine_inject for v[0..n) in order, without a call per message.
+ * Room for all n is made first: TR_E_NOMEM queues none. A record that
+ * tr_machine_inject would reject is skipped (nothing queued for it, and it
+ * is counted in the stats' messages_dropped); the call then returns
+ * TR_E_INVALID, having queued the others. *queued (may be NULL) receives
+ * how many were queued. Errors: TR_E_INVALID (also for m NULL, or v NULL
+ * with n > 0), TR_E_NOMEM. */
+TR_API tr_status tr_machine_inject_batch(tr_machine *m, const tr_ingress_msg *v, size_t n,
+                                         size_t *queued);
+
 /* Cross-machine edges (used by the runtime's spread placement). When a role
  * here sends to a role that is not here, the machine calls `send`; the edge
  * holds `credits` (initially the buffer capacity) and a send without credit

@@ -167,6 +167,57 @@ test_step3_ingress_before_unblock(void **state)
 	mt_free_states();
 }
 
+/* Step 3 through tr_machine_inject_batch: the valid records are queued in
+ * order and delivered as single injects would be; an invalid one is
+ * skipped and counted as dropped, and the call says so. */
+static void
+test_step3_ingress_batch(void **state)
+{
+	(void)state;
+	tr_image *img = mt_image_text(oneway);
+	tr_machine *m = new_machine(true);
+	mt_ctx ctx = {0};
+	tr_handler h = mt_handler(&ctx);
+	tr_session_opts o = {0};
+	o.roles_here = 1u << 1; /* only B here: the host plays A */
+	tr_session_id id = mt_open(m, img, &h, 0, &o);
+	assert_int_equal(step(m), TR_STEP_CONTINUE);
+	assert_int_equal(step(m), TR_STEP_STUCK);
+	uint8_t k = (uint8_t)TR_VAL_INT;
+	tr_ingress_msg v[3] = {
+		{.id = id, .bits = 7, .label = (uint32_t)tr_image_label_id(img, "M1"), .from = 0,
+		 .to = 1, .kind = k},
+		{.id = id, .bits = 9, .label = 1u << 30, .from = 0, .to = 1, .kind = k}, /* bad */
+		{.id = id, .bits = 8, .label = (uint32_t)tr_image_label_id(img, "M2"), .from = 0,
+		 .to = 1, .kind = k},
+	};
+	size_t queued = 99;
+	assert_int_equal(tr_machine_inject_batch(NULL, v, 3, &queued), TR_E_INVALID);
+	assert_int_equal(queued, 0);
+	assert_int_equal(tr_machine_inject_batch(m, NULL, 1, NULL), TR_E_INVALID);
+	assert_int_equal(tr_machine_inject_batch(m, NULL, 0, &queued), TR_OK);
+	assert_int_equal(queued, 0);
+	assert_int_equal(tr_machine_inject_batch(m, v, 3, &queued), TR_E_INVALID);
+	assert_int_equal(queued, 2);
+	tr_machine_stats st;
+	tr_machine_stats_get(m, &st);
+	assert_int_equal(st.messages_dropped, 1);
+	assert_int_equal(step(m), TR_STEP_ALL_DONE);
+	tr_trace *tr = trace_of(m);
+	long i = find_event(tr, TR_EV_RECEIVED, 0);
+	assert_true(i >= 0);
+	assert_int_equal(tr_trace_events(tr)[i].value, 7);
+	long j = find_event(tr, TR_EV_RECEIVED, (size_t)i + 1);
+	assert_true(j > i);
+	assert_int_equal(tr_trace_events(tr)[j].value, 8);
+	tr_trace_free(tr);
+	tr_session_summary sum = reap_one(m);
+	assert_true(sum.ok);
+	tr_machine_free(m);
+	tr_image_free(img);
+	mt_free_states();
+}
+
 /* Step 3: topology events come before injected messages of the same tick:
  * the crash closes the session, so the message is dropped. */
 static void
@@ -425,6 +476,7 @@ main(void)
 		cmocka_unit_test(test_step1_n_zero),
 		cmocka_unit_test(test_step2_all_done),
 		cmocka_unit_test(test_step3_ingress_before_unblock),
+		cmocka_unit_test(test_step3_ingress_batch),
 		cmocka_unit_test(test_step3_topology_before_messages),
 		cmocka_unit_test(test_step4_timeout_before_unblock),
 		cmocka_unit_test(test_step5_senders_before_receivers),

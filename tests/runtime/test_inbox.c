@@ -41,7 +41,7 @@ spsc_consumer(void *arg)
 	while (next < NMSG) {
 		uint32_t n = tr_xring_drain_sc(&c->ring, buf, 64);
 		for (uint32_t i = 0; i < n; i++) {
-			if (buf[i].id != next || buf[i].bits != next * 3 || buf[i].op != TR_XOP_TEST)
+			if (buf[i].id != next || buf[i].bits != next * 3 || buf[i].tag != TR_XOP_TEST)
 				c->order_ok = false;
 			next++;
 		}
@@ -77,7 +77,7 @@ test_spsc_order_and_overflow(void **state)
 	while (i < NMSG || o.len > 0) {
 		/* Stage bursts larger than the ring: the overflow list holds them. */
 		for (uint32_t k = 0; k < 100 && i < NMSG; k++, i++) {
-			tr_xmsg m = {.id = i, .bits = i * 3, .op = TR_XOP_TEST};
+			tr_xmsg m = {.id = i, .bits = i * 3, .tag = TR_XOP_TEST};
 			assert_int_equal(tr_outbox_push_owner(&o, &m, NULL), TR_OK);
 		}
 		if (o.len > max_staged)
