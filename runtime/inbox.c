@@ -74,6 +74,43 @@ tr_xring_drain_sc(tr_xring *r, tr_xmsg *out, uint32_t max)
 	return n;
 }
 
+uint32_t
+tr_xring_peek_sc(tr_xring *r, uint32_t max, const tr_xmsg **a, uint32_t *na,
+                 const tr_xmsg **b, uint32_t *nb)
+{
+	/* tr_xring_drain_sc's protocol without the copy: the slots stay the
+	 * consumer's until tr_xring_release_sc stores c_head. */
+	uint32_t consumer = r->ring.c_head;
+	uint32_t producer = ck_pr_load_uint(&r->ring.p_tail);
+	uint32_t n = producer - consumer;
+
+	*na = *nb = 0;
+	if (n == 0)
+		return 0;
+	if (n > max)
+		n = max;
+	ck_pr_fence_load();
+	/* The producer's slot writes are hidden from TSan (flush); this edge
+	 * orders what it did before publishing before our reads. */
+	TR_TSAN_ACQUIRE(r);
+	uint32_t at = consumer & r->ring.mask;
+	uint32_t first = r->size - at < n ? r->size - at : n;
+	*a = &r->buf[at];
+	*na = first;
+	*b = r->buf;
+	*nb = n - first;
+	return n;
+}
+
+void
+tr_xring_release_sc(tr_xring *r, uint32_t n)
+{
+	/* The reads of the slots complete before they are handed back, as in
+	 * tr_xring_drain_sc. */
+	ck_pr_fence_store();
+	ck_pr_store_uint(&r->ring.c_head, r->ring.c_head + n);
+}
+
 bool
 tr_xring_nonempty_sc(const tr_xring *r)
 {

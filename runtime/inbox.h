@@ -4,7 +4,7 @@
  *    value. The sender stages messages in its tr_outbox (sender-owned, grows
  *    as needed: the overflow list) and publishes them in batches with
  *    tr_outbox_flush_sp(); the receiver takes batches with
- *    tr_xring_drain_sc().
+ *    tr_xring_drain_sc() (a copy) or tr_xring_peek_sc() (in place).
  *  - tr_mpsc: the host command queue, a Vyukov intrusive MPSC list built on
  *    <stdatomic.h>. Chosen over ck_fifo_mpmc because (a) producers are wait-
  *    free (one exchange), (b) with one consumer there is no ABA and a node
@@ -57,6 +57,13 @@ void tr_xring_destroy(tr_xring *r, const tr_allocator *a);
 /* Take up to max messages into out, as one batch (one store of the ring's
  * head). Consumer only. Returns the count. */
 uint32_t tr_xring_drain_sc(tr_xring *r, tr_xmsg *out, uint32_t max);
+/* Take up to max messages in place: *a[0..*na) then *b[0..*nb) (the ring
+ * wraps), valid until tr_xring_release_sc(r, *na + *nb), which hands the
+ * slots back as one batch. Consumer only; returns *na + *nb. Saves the
+ * copy of tr_xring_drain_sc. */
+uint32_t tr_xring_peek_sc(tr_xring *r, uint32_t max, const tr_xmsg **a, uint32_t *na,
+                          const tr_xmsg **b, uint32_t *nb);
+void tr_xring_release_sc(tr_xring *r, uint32_t n);
 /* True when something is published. Consumer only (the parker's re-check,
  * rt_sync.h W2). */
 bool tr_xring_nonempty_sc(const tr_xring *r);

@@ -250,7 +250,6 @@ typedef struct rt_worker {
 	tr_worker_alloc wa;
 	const tr_allocator *ma;   /* the machine's allocator */
 	tr_outbox *out;           /* [threads] */
-	tr_xmsg batch[RT_BATCH];
 	tr_session_summary reap[RT_REAP];
 	uint32_t freed[64];
 	uint32_t nfreed;
@@ -1090,6 +1089,28 @@ rt_handle_x(rt_worker *w, const tr_xmsg *m)
 	}
 }
 
+/* Handle n messages received from another worker, in order. */
+static void
+rt_take(rt_worker *w, const tr_xmsg *v, uint32_t n)
+{
+	for (uint32_t i = 0; i < n;) {
+		/* A run of messages for parts open here goes to the machine in one
+		 * call, without the shared record (as rt_deliver). */
+		uint32_t j = i;
+		while (j < n && v[j].tag == TR_XOP_MSG && rt_open_here(w, v[j].id))
+			j++;
+		if (j > i) {
+			/* Invalid records the machine skips and counts itself; out
+			 * of memory it queues none, and we count them. */
+			if (tr_machine_inject_batch(w->m, &v[i], j - i, NULL) == TR_E_NOMEM)
+				w->dropped_here += j - i;
+			i = j;
+			continue;
+		}
+		rt_handle_x(w, &v[i++]);
+	}
+}
+
 static uint32_t
 rt_drain_rings(rt_worker *w)
 {
@@ -1104,23 +1125,13 @@ rt_drain_rings(rt_worker *w)
 		 * one coroutine, and a session delivered to is still in cache when
 		 * its coroutine runs a few rounds later. */
 		uint32_t max = rt->cfg.round_budget < RT_BATCH ? rt->cfg.round_budget : RT_BATCH;
-		uint32_t n = tr_xring_drain_sc(r, w->batch, max);
-		for (uint32_t i = 0; i < n;) {
-			/* A run of messages for parts open here goes to the machine
-			 * in one call, without the shared record (as rt_deliver). */
-			uint32_t j = i;
-			while (j < n && w->batch[j].tag == TR_XOP_MSG && rt_open_here(w, w->batch[j].id))
-				j++;
-			if (j > i) {
-				/* Invalid records the machine skips and counts itself;
-				 * out of memory it queues none, and we count them. */
-				if (tr_machine_inject_batch(w->m, &w->batch[i], j - i, NULL) == TR_E_NOMEM)
-					w->dropped_here += j - i;
-				i = j;
-				continue;
-			}
-			rt_handle_x(w, &w->batch[i++]);
-		}
+		const tr_xmsg *seg[2];
+		uint32_t len[2];
+		uint32_t n = tr_xring_peek_sc(r, max, &seg[0], &len[0], &seg[1], &len[1]);
+		for (int k = 0; k < 2; k++)
+			rt_take(w, seg[k], len[k]);
+		if (n > 0)
+			tr_xring_release_sc(r, n);
 		total += n;
 	}
 	return total;
