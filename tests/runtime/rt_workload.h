@@ -9,6 +9,7 @@
 #define TR_TESTS_RT_WORKLOAD_H
 
 #include <stdatomic.h>
+#include <stdalign.h>
 #include <stdint.h>
 
 #include "troupe/image.h"
@@ -18,8 +19,11 @@ enum { RT_WL_PINGPONG, RT_WL_RING, RT_WL_FANOUT, RT_WL_TWOBUYER, RT_WL_COUNT };
 
 #define RT_WL_MAXLABEL 1024u
 
+/* A line of its own: under spread placement neighbouring roles run on
+ * different workers, and a shared line would measure false sharing in
+ * this handler, not the runtime. */
 typedef struct rt_wl_role {
-	int64_t rounds; /* the chooser picks Next while chosen < rounds */
+	alignas(64) int64_t rounds; /* the chooser picks Next while chosen < rounds */
 	int64_t chosen; /* choices made */
 	int64_t last;   /* last payload received */
 	int64_t nrecv[16];
