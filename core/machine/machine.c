@@ -1107,16 +1107,18 @@ tr_machine_set_timeout(tr_machine *m, tr_session_id id, uint32_t role, uint64_t 
 /* ---- ingress ---- */
 
 static TR_ALWAYS_INLINE void
-ingress_put(tr_machine *m, tr_session_id id, uint32_t from, uint32_t to, uint32_t lk,
-            uint64_t bits)
+ingress_put(tr_machine *m, tr_session_id id, uint32_t from, uint32_t to, uint32_t label,
+            uint32_t kind, uint64_t bits)
 {
 	/* ing_cap is a power of two */
 	tr_ingress *g = &m->ing[(m->ing_head + m->ing_len++) & (m->ing_cap - 1)];
-	g->session = id;
+	g->id = id;
 	g->bits = bits;
-	g->lk = lk;
-	g->from = (uint16_t)from;
-	g->to = (uint16_t)to;
+	g->label = label;
+	g->tag = 0;
+	g->from = (uint8_t)from;
+	g->to = (uint8_t)to;
+	g->kind = (uint8_t)kind;
 }
 
 /* Grow the ingress FIFO to hold `need` more. Out of line, so that inject,
@@ -1161,8 +1163,26 @@ tr_machine_inject(tr_machine *m, tr_session_id id, uint32_t from, uint32_t to,
 		if (st)
 			return st;
 	}
-	ingress_put(m, id, from, to, TR_LK(label, v.kind), v.bits);
+	ingress_put(m, id, from, to, label, v.kind, v.bits);
 	return TR_OK;
+}
+
+static void deliver_records(tr_machine *m, const tr_ingress *base, uint32_t head,
+                            uint32_t mask, uint32_t n);
+
+/* May a batch be delivered at once instead of at the next round's step 3?
+ * Only when nothing could tell the difference: no round is running (a
+ * handler may inject), nothing is queued before it (arrival order), no
+ * topology handler (its events of the next tick would come first), no
+ * effect capture or replay (they record or replay step 3) and no
+ * observable trace (a DROPPED event would carry this tick). Then step 3 of
+ * the next round would find the same sessions and edges (no round runs in
+ * between) and append the same wake-ups after the same earlier ones. */
+static inline bool
+ingress_at_once(const tr_machine *m)
+{
+	return !m->in_round && m->ing_len == 0 && m->ntopology == 0 && m->effect_mode == 0 &&
+	       !m->tracing;
 }
 
 tr_status
@@ -1172,6 +1192,17 @@ tr_machine_inject_batch(tr_machine *m, const tr_ingress_msg *v, size_t n, size_t
 		*queued = 0;
 	if (!m || (!v && n))
 		return TR_E_INVALID;
+	if (ingress_at_once(m) && n <= UINT32_MAX) {
+		bool valid = true;
+		for (size_t i = 0; i < n; i++)
+			valid &= ingress_valid(v[i].from, v[i].to, v[i].label, v[i].kind);
+		if (valid) {
+			deliver_records(m, v, 0, UINT32_MAX, (uint32_t)n);
+			if (queued)
+				*queued = n;
+			return TR_OK;
+		}
+	}
 	if (TR_UNLIKELY((uint64_t)m->ing_cap - m->ing_len < n)) {
 		tr_status st = ingress_grow(m, n);
 		if (st)
@@ -1184,7 +1215,7 @@ tr_machine_inject_batch(tr_machine *m, const tr_ingress_msg *v, size_t n, size_t
 			m->st.messages_dropped++;
 			continue;
 		}
-		ingress_put(m, g->id, g->from, g->to, TR_LK(g->label, g->kind), g->bits);
+		ingress_put(m, g->id, g->from, g->to, g->label, g->kind, g->bits);
 		done++;
 	}
 	if (queued)
@@ -1240,23 +1271,22 @@ tr_machine_add_credit(tr_machine *m, tr_session_id id, uint32_t from, uint32_t t
 }
 
 /* Deliver one ingress message (step 3) to s, the session the table holds
- * for g->session (NULL: none). A message for a reaped or unknown session,
+ * for g->id (NULL: none). A message for a reaped or unknown session,
  * an unused edge or a full buffer is dropped and counted; one whose label
  * the receiver can never accept faults it when it receives. */
 static TR_ALWAYS_INLINE void
 deliver_ingress_to(tr_machine *m, const tr_ingress *g, tr_session *s, tr_edgebuf *e)
 {
 	if (TR_UNLIKELY(m->effect_mode == 1)) {
-		tr_event ev = {m->tick, g->session, TR_EV_EFF_INGRESS, g->from, g->to,
-		               g->lk & ((1u << TR_LABEL_BITS) - 1), g->lk >> TR_LABEL_BITS, 0, g->bits};
+		tr_event ev = {m->tick, g->id, TR_EV_EFF_INGRESS, g->from, g->to, g->label, g->kind,
+		               0, g->bits};
 		effect_push(m, &ev);
 	}
 	/* an edge whose receiver is not here is UNUSED or REMOTE_SEND */
 	if (TR_UNLIKELY(!s || s->status != TR_SESSION_OPEN || !e ||
 	                (e->flags & (TR_EDGE_UNUSED | TR_EDGE_REMOTE_SEND)) || e->count >= e->cap)) {
 		m->st.messages_dropped++;
-		obs(m, TR_EV_DROPPED, g->session, g->from, g->to, g->lk & ((1u << TR_LABEL_BITS) - 1),
-		    0, g->bits);
+		obs(m, TR_EV_DROPPED, g->id, g->from, g->to, g->label, 0, g->bits);
 		return;
 	}
 	uint32_t i = pool_get(m);
@@ -1264,7 +1294,7 @@ deliver_ingress_to(tr_machine *m, const tr_ingress *g, tr_session *s, tr_edgebuf
 		m->st.messages_dropped++;
 		return;
 	}
-	m->pool.e[i].lk = g->lk;
+	m->pool.e[i].lk = TR_LK(g->label, g->kind);
 	m->pool.e[i].bits = g->bits;
 	edge_push(m, e, i);
 	if (e->flags & TR_EDGE_WAIT_RECV) {
@@ -1276,7 +1306,7 @@ deliver_ingress_to(tr_machine *m, const tr_ingress *g, tr_session *s, tr_edgebuf
 static __attribute__((noinline)) void
 deliver_ingress(tr_machine *m, const tr_ingress *g)
 {
-	tr_session *s = session_find(m, g->session);
+	tr_session *s = session_find(m, g->id);
 	deliver_ingress_to(m, g, s, s ? find_edge(s, g->from, g->to, NULL) : NULL);
 }
 
@@ -1365,24 +1395,12 @@ ingress_topology(tr_machine *m)
 				apply_topology(m, &evs[i]);
 }
 
+/* Deliver the n records base[(head + i) & mask], i < n, in order (step 3,
+ * or at once: tr_machine_inject_batch). */
 static void
-ingress_messages(tr_machine *m)
+deliver_records(tr_machine *m, const tr_ingress *base, uint32_t head, uint32_t mask, uint32_t n)
 {
-	if (m->effect_mode == 2) {
-		/* the recorded deliveries of this tick replace the live queue */
-		size_t total = tr_trace_count(m->replay);
-		const tr_event *ev = tr_trace_events(m->replay);
-		while (m->replay_pos < total && ev[m->replay_pos].kind == TR_EV_EFF_INGRESS &&
-		       ev[m->replay_pos].tick == m->tick) {
-			const tr_event *e = &ev[m->replay_pos++];
-			tr_ingress g = {e->session, e->value, TR_LK(e->label, e->aux), (uint16_t)e->role,
-			                (uint16_t)e->peer};
-			deliver_ingress(m, &g);
-		}
-		return;
-	}
-	/* Only what is queued now: deliveries cannot enqueue more, nor open or
-	 * close sessions, so every lookup can be done ahead of its delivery.
+	/* Deliveries cannot enqueue more, nor open or close sessions, so every lookup can be done ahead of its delivery.
 	 * Each delivery touches a session that is usually out of cache
 	 * (sessions of other workers' roles come in any order), so the loop
 	 * runs a pipeline ahead of itself, each stage once per message:
@@ -1394,20 +1412,19 @@ ingress_messages(tr_machine *m)
 	 * itself, so the pipeline changes only what is in cache, never what is
 	 * delivered. */
 	enum { D0 = 24, D1 = 12, D2 = 4, RING = 32 };
-	uint32_t n = m->ing_len, mask = m->ing_cap - 1, head = m->ing_head;
 	uint32_t hv[RING];
 	tr_session *sv[RING];
 	tr_edgebuf *ev[RING];
 	if (m->table_cap == 0) {
 		for (uint32_t i = 0; i < n; i++)
-			deliver_ingress_to(m, &m->ing[(head + i) & mask], NULL, NULL);
+			deliver_ingress_to(m, &base[(head + i) & mask], NULL, NULL);
 	} else {
 		uint32_t tmask = m->table_cap - 1;
-#define ING(i) (&m->ing[(head + (i)) & mask])
+#define ING(i) (&base[(head + (i)) & mask])
 		/* stage 0: hash, prefetch the table slot */
 #define STAGE0(i)                                                              \
 	do {                                                                       \
-		uint32_t h_ = hash32(ING(i)->session);                                 \
+		uint32_t h_ = hash32(ING(i)->id);                                 \
 		hv[(i) % RING] = h_;                                                   \
 		__builtin_prefetch(&m->table[h_ & tmask]);                             \
 		__builtin_prefetch(&m->table_hash[h_ & tmask]);                        \
@@ -1426,7 +1443,7 @@ ingress_messages(tr_machine *m)
 		const tr_ingress *g_ = ING(i);                                         \
 		tr_session *p_ = sv[(i) % RING];                                       \
 		tr_edgebuf *e_ = NULL;                                                 \
-		if (p_ && p_->id == g_->session) {                                     \
+		if (p_ && p_->id == g_->id) {                                     \
 			e_ = find_edge(p_, g_->from, g_->to, NULL);                        \
 			if (e_)                                                            \
 				__builtin_prefetch(e_, 1);                                     \
@@ -1475,6 +1492,27 @@ ingress_messages(tr_machine *m)
 #undef STAGE3
 #undef ING
 	}
+}
+
+static void
+ingress_messages(tr_machine *m)
+{
+	if (m->effect_mode == 2) {
+		/* the recorded deliveries of this tick replace the live queue */
+		size_t total = tr_trace_count(m->replay);
+		const tr_event *ev = tr_trace_events(m->replay);
+		while (m->replay_pos < total && ev[m->replay_pos].kind == TR_EV_EFF_INGRESS &&
+		       ev[m->replay_pos].tick == m->tick) {
+			const tr_event *e = &ev[m->replay_pos++];
+			tr_ingress g = {.id = e->session, .bits = e->value, .label = e->label,
+			                .from = (uint8_t)e->role, .to = (uint8_t)e->peer,
+			                .kind = (uint8_t)e->aux};
+			deliver_ingress(m, &g);
+		}
+		return;
+	}
+	uint32_t n = m->ing_len, mask = m->ing_cap - 1, head = m->ing_head;
+	deliver_records(m, m->ing, head, mask, n);
 	m->ing_head = (head + n) & mask;
 	m->ing_len -= n;
 }
@@ -2090,7 +2128,10 @@ tr_machine_step_round(tr_machine *m, uint32_t n, tr_step_result *res, tr_fault *
 	/* 1. validate n (nothing else happens when it is 0) */
 	if (!m || !res || n == 0)
 		return TR_E_INVALID;
-	return round_once(m, res, fault ? fault : &dummy);
+	m->in_round = true;
+	tr_status st = round_once(m, res, fault ? fault : &dummy);
+	m->in_round = false;
+	return st;
 }
 
 static TR_ALWAYS_INLINE bool
@@ -2110,12 +2151,14 @@ tr_machine_run_while_work(tr_machine *m, uint32_t max_rounds, uint32_t *rounds,
 	tr_fault f;
 	tr_step_result res = TR_STEP_CONTINUE;
 	uint32_t n = 0;
+	m->in_round = true;
 	while (n < max_rounds && has_work(m)) {
 		n++;
 		if ((st = round_once(m, &res, &f)) != TR_OK ||
 		    res == TR_STEP_STUCK || res == TR_STEP_ALL_DONE)
 			break;
 	}
+	m->in_round = false;
 	*rounds = n;
 	if (last && n > 0)
 		*last = res;

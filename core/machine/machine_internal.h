@@ -167,12 +167,9 @@ typedef struct tr_timer {
 
 /* ---- ingress ---- */
 
-typedef struct tr_ingress {
-	tr_session_id session;
-	uint64_t bits;
-	uint32_t lk;
-	uint16_t from, to;
-} tr_ingress;
+/* The FIFO holds the public record (machine.h): a batch from a driver is
+ * delivered from the driver's array with the same code. */
+typedef tr_ingress_msg tr_ingress;
 
 /* ---- the machine ---- */
 
@@ -217,6 +214,7 @@ struct tr_machine {
 
 	/* ingress FIFO (ring buffer) */
 	tr_ingress *ing;
+	bool in_round; /* inside tr_machine_step_round: ingress must queue */
 	uint32_t ing_cap, ing_head, ing_len;
 
 	tr_remote_ops remote;

@@ -274,7 +274,14 @@ typedef struct tr_ingress_msg {
 } tr_ingress_msg;
 
 /* tr_machine_inject for v[0..n) in order, without a call per message.
- * Room for all n is made first: TR_E_NOMEM queues none. A record that
+ * When nothing could observe the difference (no round running, nothing
+ * queued, no topology handler, no effect capture or replay, trace mode
+ * OFF) the records are delivered at once rather than at the next round's
+ * step 3: the next round goes exactly as it would have (tests/machine/
+ * test_round.c compares them), only the drop counter moves earlier, and a
+ * message for a session cancelled before that round goes with the session
+ * instead of being counted as dropped. Otherwise they are queued:
+ * room for all n is made first, and TR_E_NOMEM queues none. A record that
  * tr_machine_inject would reject is skipped (nothing queued for it, and it
  * is counted in the stats' messages_dropped); the call then returns
  * TR_E_INVALID, having queued the others. *queued (may be NULL) receives

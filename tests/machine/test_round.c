@@ -218,6 +218,71 @@ test_step3_ingress_batch(void **state)
 	mt_free_states();
 }
 
+/* Without a trace, capture or topology handler a batch is delivered at
+ * once (between rounds); every round must then go as it would have with the
+ * same messages queued for step 3: same results, clock, counts and drops. */
+static void
+test_step3_batch_at_once_same_rounds(void **state)
+{
+	(void)state;
+	tr_image *img = mt_image_text(oneway);
+	tr_machine *mx = new_machine(false), *my = new_machine(false);
+	mt_ctx ctx = {0};
+	tr_handler h = mt_handler(&ctx);
+	h.on_topology = NULL; /* its events would have to come first */
+	tr_session_opts o = {0};
+	o.roles_here = 1u << 1;
+	tr_session_id ix = mt_open(mx, img, &h, 0, &o);
+	tr_session_id iy = mt_open(my, img, &h, 0, &o);
+	assert_int_equal(ix, iy);
+	assert_int_equal(step(mx), TR_STEP_CONTINUE);
+	assert_int_equal(step(my), TR_STEP_CONTINUE);
+	uint8_t k = (uint8_t)TR_VAL_INT;
+	uint32_t m1 = (uint32_t)tr_image_label_id(img, "M1");
+	uint32_t m2 = (uint32_t)tr_image_label_id(img, "M2");
+	tr_ingress_msg v[3] = {
+		{.id = ix, .bits = 7, .label = m1, .from = 0, .to = 1, .kind = k},
+		{.id = ix + 1000, .bits = 1, .label = m1, .from = 0, .to = 1, .kind = k}, /* unknown */
+		{.id = ix, .bits = 8, .label = m2, .from = 0, .to = 1, .kind = k},
+	};
+	size_t q = 0;
+	assert_int_equal(tr_machine_inject_batch(mx, v, 3, &q), TR_OK);
+	assert_int_equal(q, 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(tr_machine_inject(my, v[i].id, 0, 1, v[i].label,
+		                                   tr_value_int((int64_t)v[i].bits)), TR_OK);
+	/* at once: the unknown session's message is already counted */
+	tr_machine_stats s0;
+	tr_machine_stats_get(mx, &s0);
+	assert_int_equal(s0.messages_dropped, 1);
+	tr_machine_stats_get(my, &s0);
+	assert_int_equal(s0.messages_dropped, 0);
+	assert_true(tr_machine_has_work(mx));
+	for (int r = 0; r < 4; r++) {
+		tr_step_result a, b;
+		assert_int_equal(tr_machine_step_round(mx, 1, &a, NULL), TR_OK);
+		assert_int_equal(tr_machine_step_round(my, 1, &b, NULL), TR_OK);
+		assert_int_equal(a, b);
+		tr_machine_stats sx, sy;
+		tr_machine_stats_get(mx, &sx);
+		tr_machine_stats_get(my, &sy);
+		assert_int_equal(sx.tick, sy.tick);
+		assert_int_equal(sx.messages_received, sy.messages_received);
+		assert_int_equal(sx.messages_dropped, sy.messages_dropped);
+		assert_int_equal(sx.instructions, sy.instructions);
+	}
+	tr_machine_stats sx;
+	tr_machine_stats_get(mx, &sx);
+	assert_int_equal(sx.messages_received, 2);
+	assert_int_equal(sx.messages_dropped, 1);
+	assert_true(reap_one(mx).ok);
+	assert_true(reap_one(my).ok);
+	tr_machine_free(mx);
+	tr_machine_free(my);
+	tr_image_free(img);
+	mt_free_states();
+}
+
 /* Step 3: topology events come before injected messages of the same tick:
  * the crash closes the session, so the message is dropped. */
 static void
@@ -477,6 +542,7 @@ main(void)
 		cmocka_unit_test(test_step2_all_done),
 		cmocka_unit_test(test_step3_ingress_before_unblock),
 		cmocka_unit_test(test_step3_ingress_batch),
+		cmocka_unit_test(test_step3_batch_at_once_same_rounds),
 		cmocka_unit_test(test_step3_topology_before_messages),
 		cmocka_unit_test(test_step4_timeout_before_unblock),
 		cmocka_unit_test(test_step5_senders_before_receivers),
