@@ -1396,101 +1396,70 @@ ingress_topology(tr_machine *m)
 }
 
 /* Deliver the n records base[(head + i) & mask], i < n, in order (step 3,
- * or at once: tr_machine_inject_batch). */
+ * or at once: tr_machine_inject_batch).
+ *
+ * Deliveries cannot enqueue more, nor open or close sessions, so every
+ * lookup can be done ahead of its delivery. Each delivery touches a
+ * session that is usually out of cache (sessions of other workers' roles
+ * come in any order), so the records go in chunks of up to 32, each chunk
+ * in four passes, each pass once per record and a chunk's length ahead of
+ * the next pass:
+ *   1. hash the id, prefetch its table slot;
+ *   2. find the slot (its lines have arrived), prefetch the session;
+ *   3. check the session's id, prefetch the receiving edge;
+ *   4. deliver, in arrival order.
+ * A pass that finds nothing leaves NULL; delivery then looks the id up
+ * itself, so the passes change only what is in cache, never what is
+ * delivered. */
 static void
 deliver_records(tr_machine *m, const tr_ingress *base, uint32_t head, uint32_t mask, uint32_t n)
 {
-	/* Deliveries cannot enqueue more, nor open or close sessions, so every lookup can be done ahead of its delivery.
-	 * Each delivery touches a session that is usually out of cache
-	 * (sessions of other workers' roles come in any order), so the loop
-	 * runs a pipeline ahead of itself, each stage once per message:
-	 *   i+24: hash the id, prefetch its table slot;
-	 *   i+12: find the slot (its lines have arrived), prefetch the session;
-	 *   i+4:  check the session's id, prefetch the receiving edge;
-	 *   i:    deliver, in arrival order.
-	 * A stage that finds nothing leaves NULL; delivery then looks the id up
-	 * itself, so the pipeline changes only what is in cache, never what is
-	 * delivered. */
-	enum { D0 = 24, D1 = 12, D2 = 4, RING = 32 };
-	uint32_t hv[RING];
-	tr_session *sv[RING];
-	tr_edgebuf *ev[RING];
+	enum { CH = 32 };
+	uint32_t hv[CH];
+	tr_session *sv[CH];
+	tr_edgebuf *ev[CH];
+
 	if (m->table_cap == 0) {
 		for (uint32_t i = 0; i < n; i++)
-			deliver_ingress_to(m, &base[(head + i) & mask], NULL, NULL);
-	} else {
-		uint32_t tmask = m->table_cap - 1;
-#define ING(i) (&base[(head + (i)) & mask])
-		/* stage 0: hash, prefetch the table slot */
-#define STAGE0(i)                                                              \
-	do {                                                                       \
-		uint32_t h_ = hash32(ING(i)->id);                                 \
-		hv[(i) % RING] = h_;                                                   \
-		__builtin_prefetch(&m->table[h_ & tmask]);                             \
-		__builtin_prefetch(&m->table_hash[h_ & tmask]);                        \
-	} while (0)
-		/* stage 1: the slot's session, prefetched */
-#define STAGE1(i)                                                              \
-	do {                                                                       \
-		tr_session *p_ = session_guess_h(m, hv[(i) % RING]);                   \
-		sv[(i) % RING] = p_;                                                   \
-		if (p_)                                                                \
-			__builtin_prefetch(p_);                                            \
-	} while (0)
-		/* stage 2: the right session? its edge, prefetched */
-#define STAGE2(i)                                                              \
-	do {                                                                       \
-		const tr_ingress *g_ = ING(i);                                         \
-		tr_session *p_ = sv[(i) % RING];                                       \
-		tr_edgebuf *e_ = NULL;                                                 \
-		if (p_ && p_->id == g_->id) {                                     \
-			e_ = find_edge(p_, g_->from, g_->to, NULL);                        \
-			if (e_)                                                            \
-				__builtin_prefetch(e_, 1);                                     \
-		} else {                                                               \
-			sv[(i) % RING] = NULL;                                             \
-		}                                                                      \
-		ev[(i) % RING] = e_;                                                   \
-	} while (0)
-		/* stage 3: deliver */
-#define STAGE3(i)                                                              \
-	do {                                                                       \
-		tr_session *p_ = sv[(i) % RING];                                       \
-		if (p_)                                                                \
-			deliver_ingress_to(m, ING(i), p_, ev[(i) % RING]);                 \
-		else                                                                   \
-			deliver_ingress(m, ING(i));                                        \
-	} while (0)
-		/* Fill the pipeline, run it full, drain it: the steady loop has no
-		 * bounds tests of its own. */
-		uint32_t i = 0;
-		for (; i < n + D0 && i < D0; i++) {
-			if (i < n)
-				STAGE0(i);
-			if (i >= D0 - D1 && i - (D0 - D1) < n)
-				STAGE1(i - (D0 - D1));
-			if (i >= D0 - D2 && i - (D0 - D2) < n)
-				STAGE2(i - (D0 - D2));
+			deliver_ingress(m, &base[(head + i) & mask]);
+		return;
+	}
+	uint32_t tmask = m->table_cap - 1;
+	for (uint32_t at = 0; at < n; at += CH) {
+		uint32_t k = n - at < CH ? n - at : CH;
+#define REC(i) (&base[(head + at + (i)) & mask])
+		for (uint32_t i = 0; i < k; i++) {
+			uint32_t h = hash32(REC(i)->id);
+			hv[i] = h;
+			__builtin_prefetch(&m->table[h & tmask]);
+			__builtin_prefetch(&m->table_hash[h & tmask]);
 		}
-		for (; i < n; i++) {
-			STAGE0(i);
-			STAGE1(i - (D0 - D1));
-			STAGE2(i - (D0 - D2));
-			STAGE3(i - D0);
+		for (uint32_t i = 0; i < k; i++) {
+			tr_session *p = session_guess_h(m, hv[i]);
+			sv[i] = p;
+			if (p)
+				__builtin_prefetch(p);
 		}
-		for (; i < n + D0; i++) {
-			if (i >= D0 - D1 && i - (D0 - D1) < n)
-				STAGE1(i - (D0 - D1));
-			if (i >= D0 - D2 && i - (D0 - D2) < n)
-				STAGE2(i - (D0 - D2));
-			if (i >= D0)
-				STAGE3(i - D0);
+		for (uint32_t i = 0; i < k; i++) {
+			const tr_ingress *g = REC(i);
+			tr_session *p = sv[i];
+			tr_edgebuf *e = NULL;
+			if (p && p->id == g->id) {
+				e = find_edge(p, g->from, g->to, NULL);
+				if (e)
+					__builtin_prefetch(e, 1);
+			} else {
+				sv[i] = NULL;
+			}
+			ev[i] = e;
 		}
-#undef STAGE0
-#undef STAGE1
-#undef STAGE2
-#undef STAGE3
-#undef ING
+		for (uint32_t i = 0; i < k; i++) {
+			if (sv[i])
+				deliver_ingress_to(m, REC(i), sv[i], ev[i]);
+			else
+				deliver_ingress(m, REC(i));
+		}
+#undef REC
 	}
 }
 
