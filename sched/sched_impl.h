@@ -189,18 +189,6 @@ tr_sched_nready_inl_(const tr_sched *s)
 	return s->n[TR_SCHED_READY];
 }
 
-/* A hint that id will soon become ready: fetch its per-id state and links
- * (both are random accesses when ids are many). No effect on the state. */
-static inline void
-tr_sched_prefetch(const tr_sched *s, uint32_t id)
-{
-	if (id < s->cap) {
-		__builtin_prefetch(&s->st[id], 1);
-		if (s->link)
-			__builtin_prefetch(&s->link[id], 1);
-	}
-}
-
 #define tr_sched_nready(s) tr_sched_nready_inl_((s))
 #define tr_sched_ready(s, id) tr_sched_ready_inl_((s), (id))
 #define tr_sched_block(s, id) tr_sched_block_inl_((s), (id))

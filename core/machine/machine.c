@@ -346,9 +346,6 @@ wake(tr_machine *m, tr_coro *c, bool sender)
 		return;
 	c->wake_pending = 1;
 	c->wake_next = TR_NIL;
-	/* step 5 will read these; with many coroutines they are misses */
-	__builtin_prefetch(&m->coro_of[c->id]);
-	tr_sched_prefetch(&m->sched, c->id);
 	uint32_t *head = sender ? &m->wake_send_head : &m->wake_recv_head;
 	uint32_t *tail = sender ? &m->wake_send_tail : &m->wake_recv_tail;
 	if (*tail == TR_NIL)
