@@ -259,6 +259,7 @@ typedef struct rt_worker {
 	const char *stop_reason;
 	uint64_t loops, dropped_here, remote_sent, parks, parts_live, overflow_peak;
 	uint64_t unwoken; /* workers published to since the last wake check */
+	bool backlog;     /* the machine holds remote messages we could not take */
 	tr_status init_status;
 	/* Spread placement only: open_ids[home][slot] is the id of the session
 	 * in that home slot whose part is OPEN here, else 0. A message from
@@ -681,6 +682,50 @@ rt_remote_send(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t
 	if (TR_UNLIKELY(o->len >= RT_FLUSH_AT))
 		rt_flush_one(w, dst);
 	return TR_OK;
+}
+
+/* The machine's batched hand-off: route each record to its worker's
+ * outbox (or to the host), in order. Takes what it can: an outbox that
+ * cannot grow leaves the rest with the machine, which offers it again
+ * after its next rounds (nothing is lost). */
+static size_t
+rt_remote_send_batch(void *ctx, const tr_xmsg *v, size_t n)
+{
+	rt_worker *w = ctx;
+	tr_runtime *rt = w->rt;
+	const bool spread = rt->cfg.placement == TR_PLACE_SPREAD;
+
+	w->backlog = true; /* until every record is taken */
+	for (size_t i = 0; i < n; i++) {
+		const tr_xmsg *r = &v[i];
+		if (TR_UNLIKELY(RT_ID_HOSTBIT(r->id))) {
+			tr_status st;
+			tr_value val = {.kind = r->kind, .bits = r->bits};
+			if (rt_host_send(w, r->id, r->from, r->to, r->label, val, &st)) {
+				if (st != TR_OK)
+					return i;
+				continue;
+			}
+		}
+		uint32_t home = RT_ID_HOME(r->id);
+		uint32_t dst = spread ? rt->place[home + r->to] : home;
+		if (TR_UNLIKELY(dst == w->index)) {
+			w->dropped_here++; /* cannot happen: the machine holds such edges */
+			continue;
+		}
+		tr_outbox *o = &w->out[dst];
+		if (TR_UNLIKELY(o->len == o->cap) && tr_outbox_grow_owner(o, rt->a) != TR_OK)
+			return i;
+		tr_xmsg *d = &o->v[(o->head + o->len) & (o->cap - 1)];
+		*d = *r;
+		d->tag = TR_XOP_MSG;
+		o->len++;
+		w->remote_sent++;
+		if (TR_UNLIKELY(o->len >= RT_FLUSH_AT))
+			rt_flush_one(w, dst);
+	}
+	w->backlog = false;
+	return n;
 }
 
 static void
@@ -1241,7 +1286,8 @@ rt_worker_init_owner(rt_worker *w)
 	mc.allocator = w->ma;
 	if ((st = tr_machine_create(&mc, &w->m)) != TR_OK)
 		return st;
-	tr_remote_ops ops = {.send = rt_remote_send, .credit = rt_remote_credit, .ctx = w};
+	tr_remote_ops ops = {.send = rt_remote_send, .credit = rt_remote_credit, .ctx = w,
+	                     .send_batch = rt_remote_send_batch};
 	return tr_machine_set_remote(w->m, &ops);
 }
 
@@ -1296,8 +1342,12 @@ rt_worker_main(void *arg)
 		 * tr_runtime_release (G1). One-way: never read again once seen. */
 		if (held && !atomic_load_explicit(&rt->held, memory_order_acquire))
 			held = false;
-		if (!held)
+		if (!held) {
 			work += rt_run_rounds(w);
+			/* staged remote messages are offered again after the next
+			 * rounds: keep looping (no park) until they are taken */
+			work += w->backlog;
+		}
 		if (w->nselfcred > 0) {
 			rt_apply_selfcredits(w);
 			work++;

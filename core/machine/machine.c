@@ -728,6 +728,7 @@ tr_machine_free(tr_machine *m)
 	tr_free(a, m->pool.e, (size_t)m->pool.cap * sizeof *m->pool.e);
 	tr_free(a, m->timers, (size_t)m->ntimers_cap * sizeof *m->timers);
 	tr_free(a, m->ing, (size_t)m->ing_cap * sizeof *m->ing);
+	tr_free(a, m->rout, (size_t)m->rout_cap * sizeof *m->rout);
 	tr_vec_destroy(&m->trace, a);
 	tr_vec_destroy(&m->effects, a);
 	tr_sched_destroy(&m->sched);
@@ -1551,6 +1552,49 @@ enum { /* run_slice outcomes */
 	OUT_FAULT,
 };
 
+/* ---- remote hand-off (tr_remote_ops.send_batch) ---- */
+
+/* Room for more staged remote messages: compact what was handed over,
+ * else double. False when memory runs out. */
+static __attribute__((noinline)) bool
+rout_grow(tr_machine *m)
+{
+	if (m->rout_head > 0) {
+		memmove(m->rout, m->rout + m->rout_head,
+		        (size_t)(m->rout_len - m->rout_head) * sizeof *m->rout);
+		m->rout_len -= m->rout_head;
+		m->rout_head = 0;
+		if (m->rout_len < m->rout_cap)
+			return true;
+	}
+	uint32_t cap = m->rout_cap ? m->rout_cap * 2 : 256;
+	if (cap <= m->rout_cap)
+		return false;
+	tr_ingress_msg *v = tr_realloc(m->a, m->rout, (size_t)m->rout_cap * sizeof *v,
+	                               (size_t)cap * sizeof *v);
+	if (!v)
+		return false;
+	m->rout = v;
+	m->rout_cap = cap;
+	return true;
+}
+
+/* Hand the staged remote messages over, in order; what the driver does not
+ * take stays for the next call. */
+static void
+rout_flush(tr_machine *m)
+{
+	uint32_t n = m->rout_len - m->rout_head;
+	if (n == 0)
+		return;
+	size_t took = m->remote.send_batch(m->remote.ctx, m->rout + m->rout_head, n);
+	if (took > n)
+		took = n;
+	m->rout_head += (uint32_t)took;
+	if (m->rout_head == m->rout_len)
+		m->rout_head = m->rout_len = 0;
+}
+
 static TR_ALWAYS_INLINE void
 progress(tr_session *s, uint64_t tick)
 {
@@ -1592,10 +1636,26 @@ put_message(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei
 	const tr_image *img = s->rt->img;
 	uint32_t to = img->edges[ei].to;
 	if (TR_UNLIKELY(e->flags & TR_EDGE_REMOTE_SEND)) {
-		tr_value v = {lk >> TR_LABEL_BITS, bits};
-		if (m->remote.send(m->remote.ctx, s->id, c->role, to, lk & ((1u << TR_LABEL_BITS) - 1), v)) {
-			*fk = TR_FAULT_CHANNEL_CLOSED;
-			return OUT_FAULT;
+		if (TR_LIKELY(m->remote.send_batch != NULL)) {
+			if (TR_UNLIKELY(m->rout_len == m->rout_cap) && !rout_grow(m)) {
+				*fk = TR_FAULT_CHANNEL_CLOSED;
+				return OUT_FAULT;
+			}
+			tr_ingress_msg *r = &m->rout[m->rout_len++];
+			r->id = s->id;
+			r->bits = bits;
+			r->label = lk & ((1u << TR_LABEL_BITS) - 1);
+			r->tag = 0;
+			r->from = c->role;
+			r->to = (uint8_t)to;
+			r->kind = (uint8_t)(lk >> TR_LABEL_BITS);
+		} else {
+			tr_value v = {lk >> TR_LABEL_BITS, bits};
+			if (m->remote.send(m->remote.ctx, s->id, c->role, to,
+			                   lk & ((1u << TR_LABEL_BITS) - 1), v)) {
+				*fk = TR_FAULT_CHANNEL_CLOSED;
+				return OUT_FAULT;
+			}
 		}
 		e->credit--;
 		return 0;
@@ -2097,6 +2157,8 @@ tr_machine_step_round(tr_machine *m, uint32_t n, tr_step_result *res, tr_fault *
 	m->in_round = true;
 	tr_status st = round_once(m, res, fault ? fault : &dummy);
 	m->in_round = false;
+	if (m->rout_len)
+		rout_flush(m);
 	return st;
 }
 
@@ -2125,6 +2187,8 @@ tr_machine_run_while_work(tr_machine *m, uint32_t max_rounds, uint32_t *rounds,
 			break;
 	}
 	m->in_round = false;
+	if (m->rout_len)
+		rout_flush(m);
 	*rounds = n;
 	if (last && n > 0)
 		*last = res;

@@ -219,6 +219,9 @@ struct tr_machine {
 
 	tr_remote_ops remote;
 	bool has_remote;
+	/* remote messages staged for remote.send_batch: rout[rout_head..len) */
+	tr_ingress_msg *rout;
+	uint32_t rout_head, rout_len, rout_cap;
 
 	/* traces */
 	tr_vec trace;        /* tr_event */

@@ -302,6 +302,13 @@ typedef struct tr_remote_ops {
 	               uint32_t n);
 	void *ctx;
 	uint32_t credit_batch; /* 0: capacity / 2 */
+	/* Optional, replaces `send`: remote messages are staged in the machine
+	 * (a send then fails only when staging memory runs out: the sender
+	 * faults CHANNEL_CLOSED) and handed over in order, as records, at the
+	 * end of each tr_machine_step_round / tr_machine_run_while_work call.
+	 * send_batch returns how many of the first records it took; the rest
+	 * stay staged, in order, for the next hand-off. */
+	size_t (*send_batch)(void *ctx, const tr_ingress_msg *v, size_t n);
 } tr_remote_ops;
 
 /* Install remote ops (copied). Must precede the first session that has
