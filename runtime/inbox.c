@@ -38,48 +38,12 @@ tr_xring_destroy(tr_xring *r, const tr_allocator *a)
 }
 
 uint32_t
-tr_xring_drain_sc(tr_xring *r, tr_xmsg *out, uint32_t max)
-{
-	/* ck_ring's own dequeue_sc protocol (ck_ring.h), taken a batch at a
-	 * time: one load of the producer's p_tail, the copies, one store of
-	 * c_head. Per message ck would load p_tail and store c_head again, and
-	 * each store pulls the line the producer polls across cores. */
-	const uint32_t mask = r->ring.mask;
-	uint32_t consumer = r->ring.c_head;
-	/* ck_pr_load (inline asm, a plain load on TSO): pairs with the
-	 * ck_pr_store of p_tail in tr_outbox_flush_sp. */
-	uint32_t producer = ck_pr_load_uint(&r->ring.p_tail);
-	uint32_t n = producer - consumer;
-
-	if (n == 0)
-		return 0;
-	if (n > max)
-		n = max;
-	/* Orders the slot reads after the p_tail snapshot (ck's fence_load). */
-	ck_pr_fence_load();
-	/* The slot copies are ordered by ck's fences; TSan learns the edge from
-	 * the acquire below, paired with the release in tr_outbox_flush_sp. */
-	TR_TSAN_IGNORE_READS_BEGIN();
-	uint32_t at = consumer & mask;
-	uint32_t first = r->size - at < n ? r->size - at : n;
-	memcpy(out, &r->buf[at], (size_t)first * sizeof *out);
-	if (first < n)
-		memcpy(out + first, r->buf, (size_t)(n - first) * sizeof *out);
-	TR_TSAN_IGNORE_READS_END();
-	/* The copies complete before the slots are handed back (ck's
-	 * fence_store); pairs with the ck_pr_load of c_head in the flush. */
-	ck_pr_fence_store();
-	ck_pr_store_uint(&r->ring.c_head, consumer + n);
-	TR_TSAN_ACQUIRE(r); /* pairs with TR_TSAN_RELEASE in tr_outbox_flush_sp */
-	return n;
-}
-
-uint32_t
 tr_xring_peek_sc(tr_xring *r, uint32_t max, const tr_xmsg **a, uint32_t *na,
                  const tr_xmsg **b, uint32_t *nb)
 {
-	/* tr_xring_drain_sc's protocol without the copy: the slots stay the
-	 * consumer's until tr_xring_release_sc stores c_head. */
+	/* The slots stay the consumer's until tr_xring_release_sc stores
+	 * c_head. ck_pr_load (inline asm, a plain load on TSO): pairs with the
+	 * ck_pr_store of p_tail in tr_outbox_flush_sp. */
 	uint32_t consumer = r->ring.c_head;
 	uint32_t producer = ck_pr_load_uint(&r->ring.p_tail);
 	uint32_t n = producer - consumer;
@@ -89,6 +53,7 @@ tr_xring_peek_sc(tr_xring *r, uint32_t max, const tr_xmsg **a, uint32_t *na,
 		return 0;
 	if (n > max)
 		n = max;
+	/* Orders the slot reads after the p_tail snapshot (ck's fence_load). */
 	ck_pr_fence_load();
 	/* The producer's slot writes are hidden from TSan (flush); this edge
 	 * orders what it did before publishing before our reads. */
@@ -105,10 +70,28 @@ tr_xring_peek_sc(tr_xring *r, uint32_t max, const tr_xmsg **a, uint32_t *na,
 void
 tr_xring_release_sc(tr_xring *r, uint32_t n)
 {
-	/* The reads of the slots complete before they are handed back, as in
-	 * tr_xring_drain_sc. */
+	/* The reads of the slots complete before they are handed back (ck's
+	 * fence_store); pairs with the ck_pr_load of c_head in the flush. */
 	ck_pr_fence_store();
 	ck_pr_store_uint(&r->ring.c_head, r->ring.c_head + n);
+}
+
+uint32_t
+tr_xring_drain_sc(tr_xring *r, tr_xmsg *out, uint32_t max)
+{
+	/* ck_ring's own dequeue_sc protocol (ck_ring.h), taken a batch at a
+	 * time: one load of the producer's p_tail, the copies, one store of
+	 * c_head. Per message ck would load p_tail and store c_head again, and
+	 * each store pulls the line the producer polls across cores. */
+	const tr_xmsg *a, *b;
+	uint32_t na, nb;
+	uint32_t n = tr_xring_peek_sc(r, max, &a, &na, &b, &nb);
+	if (n == 0)
+		return 0;
+	memcpy(out, a, (size_t)na * sizeof *out);
+	memcpy(out + na, b, (size_t)nb * sizeof *out);
+	tr_xring_release_sc(r, n);
+	return n;
 }
 
 bool

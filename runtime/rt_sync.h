@@ -19,21 +19,15 @@
 #ifdef TR_TSAN_BUILD
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
-void AnnotateIgnoreReadsBegin(const char *file, int line);
-void AnnotateIgnoreReadsEnd(const char *file, int line);
 void AnnotateIgnoreWritesBegin(const char *file, int line);
 void AnnotateIgnoreWritesEnd(const char *file, int line);
 #define TR_TSAN_RELEASE(p) __tsan_release((void *)(p))
 #define TR_TSAN_ACQUIRE(p) __tsan_acquire((void *)(p))
-#define TR_TSAN_IGNORE_READS_BEGIN() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
-#define TR_TSAN_IGNORE_READS_END() AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
 #define TR_TSAN_IGNORE_WRITES_BEGIN() AnnotateIgnoreWritesBegin(__FILE__, __LINE__)
 #define TR_TSAN_IGNORE_WRITES_END() AnnotateIgnoreWritesEnd(__FILE__, __LINE__)
 #else
 #define TR_TSAN_RELEASE(p) ((void)(p))
 #define TR_TSAN_ACQUIRE(p) ((void)(p))
-#define TR_TSAN_IGNORE_READS_BEGIN() ((void)0)
-#define TR_TSAN_IGNORE_READS_END() ((void)0)
 #define TR_TSAN_IGNORE_WRITES_BEGIN() ((void)0)
 #define TR_TSAN_IGNORE_WRITES_END() ((void)0)
 #endif

@@ -90,6 +90,17 @@ reap_one(tr_machine *m)
 	return sum;
 }
 
+/* The session ended well; free everything the test made. */
+static void
+finish_ok(tr_machine *m, tr_image *img)
+{
+	tr_session_summary sum = reap_one(m);
+	assert_true(sum.ok);
+	tr_machine_free(m);
+	tr_image_free(img);
+	mt_free_states();
+}
+
 /* Step 1: n == 0 is TR_E_INVALID and nothing happens (the clock stays). */
 static void
 test_step1_n_zero(void **state)
@@ -160,11 +171,7 @@ test_step3_ingress_before_unblock(void **state)
 	assert_int_equal(tr_trace_events(tr)[i].tick, t);
 	assert_int_equal(tr_trace_events(tr)[i].value, 7);
 	tr_trace_free(tr);
-	tr_session_summary sum = reap_one(m);
-	assert_true(sum.ok);
-	tr_machine_free(m);
-	tr_image_free(img);
-	mt_free_states();
+	finish_ok(m, img);
 }
 
 /* Step 3 through tr_machine_inject_batch: the valid records are queued in
@@ -211,11 +218,7 @@ test_step3_ingress_batch(void **state)
 	assert_true(j > i);
 	assert_int_equal(tr_trace_events(tr)[j].value, 8);
 	tr_trace_free(tr);
-	tr_session_summary sum = reap_one(m);
-	assert_true(sum.ok);
-	tr_machine_free(m);
-	tr_image_free(img);
-	mt_free_states();
+	finish_ok(m, img);
 }
 
 /* Without a trace, capture or topology handler a batch is delivered at
