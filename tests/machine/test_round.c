@@ -90,6 +90,18 @@ reap_one(tr_machine *m)
 	return sum;
 }
 
+/* Open a oneway session with only its receiver B here (the host plays A)
+ * and run the round in which B blocks on M1. */
+static tr_session_id
+open_receiver(tr_machine *m, const tr_image *img, const tr_handler *h)
+{
+	tr_session_opts o = {0};
+	o.roles_here = 1u << 1;
+	tr_session_id id = mt_open(m, img, h, 0, &o);
+	assert_int_equal(step(m), TR_STEP_CONTINUE); /* B blocks on M1 */
+	return id;
+}
+
 /* The session ended well; free everything the test made. */
 static void
 finish_ok(tr_machine *m, tr_image *img)
@@ -153,10 +165,7 @@ test_step3_ingress_before_unblock(void **state)
 	tr_machine *m = new_machine(true);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
-	tr_session_opts o = {0};
-	o.roles_here = 1u << 1; /* only B here: the host plays A */
-	tr_session_id id = mt_open(m, img, &h, 0, &o);
-	assert_int_equal(step(m), TR_STEP_CONTINUE); /* B blocks on M1 */
+	tr_session_id id = open_receiver(m, img, &h);
 	assert_int_equal(step(m), TR_STEP_STUCK);
 	uint32_t m1 = (uint32_t)tr_image_label_id(img, "M1");
 	uint32_t m2 = (uint32_t)tr_image_label_id(img, "M2");
@@ -185,10 +194,7 @@ test_step3_ingress_batch(void **state)
 	tr_machine *m = new_machine(true);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
-	tr_session_opts o = {0};
-	o.roles_here = 1u << 1; /* only B here: the host plays A */
-	tr_session_id id = mt_open(m, img, &h, 0, &o);
-	assert_int_equal(step(m), TR_STEP_CONTINUE);
+	tr_session_id id = open_receiver(m, img, &h);
 	assert_int_equal(step(m), TR_STEP_STUCK);
 	uint8_t k = (uint8_t)TR_VAL_INT;
 	tr_ingress_msg v[3] = {
@@ -356,10 +362,7 @@ test_step3_topology_before_messages(void **state)
 	tr_machine *m = new_machine(true);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
-	tr_session_opts o = {0};
-	o.roles_here = 1u << 1;
-	tr_session_id id = mt_open(m, img, &h, 0, &o);
-	assert_int_equal(step(m), TR_STEP_CONTINUE);
+	tr_session_id id = open_receiver(m, img, &h);
 	ctx.topo_tick = tick_of(m) + 1;
 	ctx.ntopo = 1;
 	ctx.topo[0] = (tr_topology_event){TR_TOPO_CRASH, id, 1, 0, 0};
@@ -393,10 +396,7 @@ test_step4_timeout_before_unblock(void **state)
 	tr_machine *m = new_machine(true);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
-	tr_session_opts o = {0};
-	o.roles_here = 1u << 1;
-	tr_session_id id = mt_open(m, img, &h, 0, &o);
-	assert_int_equal(step(m), TR_STEP_CONTINUE); /* tick 1: B blocks */
+	tr_session_id id = open_receiver(m, img, &h);
 	assert_int_equal(tr_machine_set_timeout(m, id, 1, 2), TR_OK); /* due at tick 3 */
 	assert_int_equal(step(m), TR_STEP_STUCK);                      /* tick 2 */
 	assert_int_equal(tr_machine_inject(m, id, 0, 1, (uint32_t)tr_image_label_id(img, "M1"),
@@ -492,10 +492,7 @@ test_step7_stuck(void **state)
 	tr_machine *m = new_machine(false);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
-	tr_session_opts o = {0};
-	o.roles_here = 1u << 1;
-	mt_open(m, img, &h, 0, &o);
-	assert_int_equal(step(m), TR_STEP_CONTINUE);
+	(void)open_receiver(m, img, &h); /* opened at tick 0, blocks at 1 */
 	assert_int_equal(step(m), TR_STEP_STUCK);
 	tr_run_result rr;
 	assert_int_equal(tr_machine_run(m, 100, &rr), TR_OK);
