@@ -631,59 +631,6 @@ rt_host_send(rt_worker *w, tr_session_id id, uint32_t from, uint32_t to, uint32_
 	return true;
 }
 
-/* Stage m for dst when the outbox is full (grow it). Out of line, so that
- * rt_remote_send, which every cross-worker message passes, stays short. */
-static __attribute__((noinline)) tr_status
-rt_stage_slow(rt_worker *w, uint32_t dst, const tr_xmsg *m)
-{
-	if (tr_outbox_push_owner(&w->out[dst], m, w->rt->a) != TR_OK)
-		return TR_E_NOMEM;
-	w->remote_sent++;
-	return TR_OK;
-}
-
-static tr_status
-rt_remote_send(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t label,
-               tr_value v)
-{
-	rt_worker *w = ctx;
-	tr_runtime *rt = w->rt;
-
-	if (TR_UNLIKELY(RT_ID_HOSTBIT(id))) {
-		tr_status st;
-		if (rt_host_send(w, id, from, to, label, v, &st))
-			return st;
-	}
-	uint32_t dst = rt_worker_of(rt, id, to);
-	if (TR_UNLIKELY(dst == w->index))
-		return TR_E_INVALID; /* the machine should hold that edge itself */
-	tr_outbox *o = &w->out[dst];
-	if (TR_UNLIKELY(o->len == o->cap)) {
-		tr_xmsg m = {.id = id, .bits = v.bits, .label = label, .tag = TR_XOP_MSG,
-		             .from = (uint8_t)from, .to = (uint8_t)to, .kind = (uint8_t)v.kind};
-		return rt_stage_slow(w, dst, &m);
-	}
-	/* Field by field into the slot: a struct built on the stack and copied
-	 * whole is read back wider than it was written (a store-forwarding
-	 * stall on every message). */
-	tr_xmsg *d = &o->v[(o->head + o->len) & (o->cap - 1)];
-	d->id = id;
-	d->bits = v.bits;
-	d->label = label;
-	d->tag = TR_XOP_MSG;
-	d->from = (uint8_t)from;
-	d->to = (uint8_t)to;
-	d->kind = (uint8_t)v.kind;
-	o->len++;
-	w->remote_sent++;
-	/* Publish in batches of RT_FLUSH_AT as they fill rather than only at
-	 * the end of the loop: the staging area stays small and hot, and the
-	 * receiver starts sooner. */
-	if (TR_UNLIKELY(o->len >= RT_FLUSH_AT))
-		rt_flush_one(w, dst);
-	return TR_OK;
-}
-
 /* The machine's batched hand-off: route each record to its worker's
  * outbox (or to the host), in order. Takes what it can: an outbox that
  * cannot grow leaves the rest with the machine, which offers it again
@@ -1286,7 +1233,7 @@ rt_worker_init_owner(rt_worker *w)
 	mc.allocator = w->ma;
 	if ((st = tr_machine_create(&mc, &w->m)) != TR_OK)
 		return st;
-	tr_remote_ops ops = {.send = rt_remote_send, .credit = rt_remote_credit, .ctx = w,
+	tr_remote_ops ops = {.credit = rt_remote_credit, .ctx = w,
 	                     .send_batch = rt_remote_send_batch};
 	return tr_machine_set_remote(w->m, &ops);
 }

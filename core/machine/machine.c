@@ -1224,7 +1224,7 @@ tr_machine_inject_batch(tr_machine *m, const tr_ingress_msg *v, size_t n, size_t
 tr_status
 tr_machine_set_remote(tr_machine *m, const tr_remote_ops *ops)
 {
-	if (!m || !ops || !ops->send || !ops->credit)
+	if (!m || !ops || !(ops->send || ops->send_batch) || !ops->credit)
 		return TR_E_INVALID;
 	if (m->nsessions)
 		return TR_E_STATE;

@@ -302,7 +302,8 @@ typedef struct tr_remote_ops {
 	               uint32_t n);
 	void *ctx;
 	uint32_t credit_batch; /* 0: capacity / 2 */
-	/* Optional, replaces `send`: remote messages are staged in the machine
+	/* Replaces `send` when set (then `send` may be NULL; one of the two is
+	 * required): remote messages are staged in the machine
 	 * (a send then fails only when staging memory runs out: the sender
 	 * faults CHANNEL_CLOSED) and handed over in order, as records, at the
 	 * end of each tr_machine_step_round / tr_machine_run_while_work call.
@@ -312,7 +313,8 @@ typedef struct tr_remote_ops {
 } tr_remote_ops;
 
 /* Install remote ops (copied). Must precede the first session that has
- * roles elsewhere. TR_E_STATE once sessions are open. */
+ * roles elsewhere. TR_E_INVALID without `credit` or without both `send`
+ * and `send_batch`; TR_E_STATE once sessions are open. */
 TR_API tr_status tr_machine_set_remote(tr_machine *m, const tr_remote_ops *ops);
 
 /* Return n credits for edge from->to of session id (from runs here, to runs
