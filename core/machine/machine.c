@@ -103,14 +103,29 @@ trace_push(tr_machine *m, const tr_event *ev)
 	(void)tr_vec_push(&m->trace, m->a, ev);
 }
 
+static __attribute__((noinline)) void
+obs_push(tr_machine *m, uint32_t kind, tr_session_id sid, uint32_t role, uint32_t peer,
+         uint32_t label, uint32_t aux, uint64_t value)
+{
+	tr_event ev = {m->tick, sid, kind, role, peer, label, aux, 0, value};
+	trace_push(m, &ev);
+}
+
+/* Trace an event when tracing. The interpreter passes its own copy of
+ * m->tracing (a slice cannot change it), so the test is a register test. */
+static TR_ALWAYS_INLINE void
+obs_if(bool tracing, tr_machine *m, uint32_t kind, tr_session_id sid, uint32_t role,
+       uint32_t peer, uint32_t label, uint32_t aux, uint64_t value)
+{
+	if (TR_UNLIKELY(tracing))
+		obs_push(m, kind, sid, role, peer, label, aux, value);
+}
+
 static TR_ALWAYS_INLINE void
 obs(tr_machine *m, uint32_t kind, tr_session_id sid, uint32_t role, uint32_t peer,
     uint32_t label, uint32_t aux, uint64_t value)
 {
-	if (TR_LIKELY(!m->tracing))
-		return;
-	tr_event ev = {m->tick, sid, kind, role, peer, label, aux, 0, value};
-	trace_push(m, &ev);
+	obs_if(m->tracing, m, kind, sid, role, peer, label, aux, value);
 }
 
 static void
@@ -201,15 +216,15 @@ eff_send_slow(tr_machine *m, tr_session *s, tr_effect *e, tr_value *out)
 }
 
 static TR_ALWAYS_INLINE tr_status
-eff_send(tr_machine *m, tr_session *s, const tr_handler *h, tr_effect *e, uint32_t peer,
-         uint32_t label, uint32_t kind, tr_value *out)
+eff_send(tr_machine *m, uint8_t emode, tr_session *s, const tr_handler *h, tr_effect *e,
+         uint32_t peer, uint32_t label, uint32_t kind, tr_value *out)
 {
 	e->peer = peer;
 	e->label = label;
 	e->sort_kind = kind;
 	out->kind = TR_VAL_UNIT;
 	out->bits = 0;
-	if (TR_LIKELY(!m->effect_mode)) {
+	if (TR_LIKELY(!emode)) {
 		if (TR_UNLIKELY(!h->on_send))
 			return TR_E_HANDLER;
 		return h->on_send(h->ctx, e, out);
@@ -243,26 +258,26 @@ eff_recv_slow(tr_machine *m, tr_session *s, tr_effect *e, tr_value v)
 }
 
 static TR_ALWAYS_INLINE tr_status
-eff_recv(tr_machine *m, tr_session *s, const tr_handler *h, tr_effect *e, uint32_t peer,
-         uint32_t label, uint32_t kind, uint64_t bits)
+eff_recv(tr_machine *m, uint8_t emode, tr_session *s, const tr_handler *h, tr_effect *e,
+         uint32_t peer, uint32_t label, uint32_t kind, uint64_t bits)
 {
 	tr_value v = {kind, bits};
 	e->peer = peer;
 	e->label = label;
 	e->sort_kind = kind;
-	if (TR_LIKELY(!m->effect_mode))
+	if (TR_LIKELY(!emode))
 		return h->on_recv ? h->on_recv(h->ctx, e, v) : TR_OK;
 	return eff_recv_slow(m, s, e, v);
 }
 
-static tr_status
-eff_choose(tr_machine *m, tr_session *s, const tr_handler *h, tr_effect *e, uint32_t peer,
-           const uint32_t *labels, uint32_t n, uint32_t *pick)
+static TR_ALWAYS_INLINE tr_status
+eff_choose(tr_machine *m, uint8_t emode, tr_session *s, const tr_handler *h, tr_effect *e,
+           uint32_t peer, const uint32_t *labels, uint32_t n, uint32_t *pick)
 {
 	e->peer = peer;
 	e->label = TR_NIL;
 	e->sort_kind = TR_VAL_UNIT;
-	if (m->effect_mode == 2) {
+	if (TR_UNLIKELY(emode == 2)) {
 		const tr_event *ev = replay_take(m, TR_EV_EFF_CHOOSE, s->id, e->role, peer, TR_NIL);
 		if (!ev)
 			return TR_E_REPLAY_MISMATCH;
@@ -270,7 +285,7 @@ eff_choose(tr_machine *m, tr_session *s, const tr_handler *h, tr_effect *e, uint
 		return (tr_status)ev->status;
 	}
 	tr_status st = h->on_choose ? h->on_choose(h->ctx, e, labels, n, pick) : TR_E_HANDLER;
-	if (m->effect_mode == 1) {
+	if (TR_UNLIKELY(emode == 1)) {
 		tr_event ev = {m->tick, s->id, TR_EV_EFF_CHOOSE, e->role, peer, TR_NIL,
 		               st == TR_OK && *pick < n ? labels[*pick] : TR_NIL, (uint32_t)st, *pick};
 		effect_push(m, &ev);
@@ -527,12 +542,75 @@ image_rt_free(tr_machine *m, tr_image_rt *rt)
 		tr_free(m->a, rt->chunks[i], rt->block_size * 64);
 	tr_free(m->a, rt->chunks, (size_t)rt->cap_chunks * sizeof(void *));
 	tr_free(m->a, rt->sort_kind, img->nsorts ? img->nsorts : 1);
-	if (rt->table_labels) {
-		for (uint32_t t = 0; t < img->ntables; t++)
-			tr_free(m->a, rt->table_labels[t], (size_t)img->tables[t].n * sizeof(uint32_t));
-		tr_free(m->a, rt->table_labels, (size_t)img->ntables * sizeof(uint32_t *));
-	}
+	size_t nte = img->ntentries ? img->ntentries : 1;
+	tr_free(m->a, rt->labels, nte * sizeof *rt->labels);
+	tr_free(m->a, rt->dent, nte * sizeof *rt->dent);
+	tr_free(m->a, rt->dcode, (size_t)rt->ndcode * sizeof *rt->dcode);
 	tr_free(m->a, rt, sizeof *rt);
+}
+
+/* Fill rt's decoded code and tables from its (verified) image: what the
+ * interpreter would otherwise look up per instruction. Nonzero when out of
+ * memory. */
+static int
+image_rt_decode(tr_machine *m, tr_image_rt *rt)
+{
+	const tr_image *img = rt->img;
+	size_t nte = img->ntentries ? img->ntentries : 1;
+	rt->labels = tr_calloc(m->a, nte, sizeof *rt->labels);
+	rt->dent = tr_calloc(m->a, nte, sizeof *rt->dent);
+	if (!rt->labels || !rt->dent)
+		return -1;
+	for (uint32_t i = 0; i < img->ntentries; i++) {
+		const tr_tentry *te = &img->tentries[i];
+		rt->labels[i] = te->label;
+		rt->dent[i].lk = TR_LK(te->label, rt->sort_kind[te->sort]);
+		rt->dent[i].target = te->target;
+		rt->dent[i].kind = rt->sort_kind[te->sort];
+	}
+	uint64_t n = 0;
+	for (uint32_t r = 0; r < img->nroles; r++)
+		n += img->roles[r].ninsn;
+	rt->ndcode = (uint32_t)(n ? n : 1);
+	rt->dcode = tr_calloc(m->a, rt->ndcode, sizeof *rt->dcode);
+	if (!rt->dcode)
+		return -1;
+	tr_dinsn *d = rt->dcode;
+	for (uint32_t r = 0; r < img->nroles; r++) {
+		const tr_role_code *rc = &img->roles[r];
+		rt->role[r].code = d;
+		rt->role[r].regs_at = rt->regs_off + (uint32_t)rt->reg_base[r] * sizeof(uint64_t);
+		for (uint32_t pc = 0; pc < rc->ninsn; pc++, d++) {
+			const tr_insn *in = &rc->code[pc];
+			d->op = in->op;
+			d->reg = in->reg;
+			d->edge = in->edge;
+			d->a = in->a;
+			d->b = in->b;
+			d->peer = 0;
+			d->kind = 0;
+			d->pad_ = 0;
+			switch (in->op) {
+			case TR_OP_SEND:
+			case TR_OP_RECEIVE:
+				d->kind = rt->sort_kind[in->b];
+				d->b = TR_LK(in->a, d->kind);
+				break;
+			case TR_OP_OFFER:
+			case TR_OP_CHOOSE:
+				d->a = img->tables[in->a].first;
+				d->b = img->tables[in->a].n;
+				break;
+			default:
+				break;
+			}
+			if (in->op == TR_OP_SEND || in->op == TR_OP_OFFER)
+				d->peer = (uint8_t)img->edges[in->edge].to;
+			else if (in->op == TR_OP_RECEIVE || in->op == TR_OP_CHOOSE)
+				d->peer = (uint8_t)img->edges[in->edge].from;
+		}
+	}
+	return 0;
 }
 
 static tr_image_rt *
@@ -563,19 +641,8 @@ image_rt_get(tr_machine *m, const tr_image *img)
 		goto fail;
 	for (uint32_t i = 0; i < img->nsorts; i++)
 		rt->sort_kind[i] = img->sorts[i].kind;
-	if (img->ntables) {
-		rt->table_labels = tr_calloc(m->a, img->ntables, sizeof(uint32_t *));
-		if (!rt->table_labels)
-			goto fail;
-		for (uint32_t t = 0; t < img->ntables; t++) {
-			const tr_table *tb = &img->tables[t];
-			rt->table_labels[t] = tr_calloc(m->a, tb->n, sizeof(uint32_t));
-			if (!rt->table_labels[t])
-				goto fail;
-			for (uint32_t k = 0; k < tb->n; k++)
-				rt->table_labels[t][k] = img->tentries[tb->first + k].label;
-		}
-	}
+	if (image_rt_decode(m, rt))
+		goto fail;
 	rt->next = m->images;
 	m->images = rt;
 	return rt;
@@ -1627,14 +1694,13 @@ full_edge(tr_machine *m, tr_session *s, tr_edgebuf *e, bool *drop, tr_fault_kind
 	}
 }
 
-/* Put (lk, bits) on edge ei of s from coroutine c: local enqueue (waking a
- * waiting receiver) or a remote hand-off. Room/credit was checked. */
+/* Put (lk, bits) on edge ei of s from coroutine c to role `to`: local
+ * enqueue (waking a waiting receiver) or a remote hand-off. Room/credit was
+ * checked. */
 static TR_ALWAYS_INLINE int
-put_message(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei,
+put_message(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t to,
             uint32_t lk, uint64_t bits, tr_fault_kind *fk)
 {
-	const tr_image *img = s->rt->img;
-	uint32_t to = img->edges[ei].to;
 	if (TR_UNLIKELY(e->flags & TR_EDGE_REMOTE_SEND)) {
 		if (TR_LIKELY(m->remote.send_batch != NULL)) {
 			if (TR_UNLIKELY(m->rout_len == m->rout_cap) && !rout_grow(m)) {
@@ -1675,10 +1741,10 @@ put_message(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei
 	return 0;
 }
 
-/* After a dequeue on edge ei: wake a sender waiting for room, or owe the
- * remote sender a credit. */
+/* After a dequeue on edge ei (sender: role `from`): wake a sender waiting
+ * for room, or owe the remote sender a credit. */
 static TR_ALWAYS_INLINE void
-took_message(tr_machine *m, tr_session *s, tr_edgebuf *e, uint32_t ei)
+took_message(tr_machine *m, tr_session *s, tr_edgebuf *e, uint32_t ei, uint32_t from)
 {
 	if (TR_UNLIKELY(e->flags & TR_EDGE_REMOTE_RECV)) {
 		uint32_t batch = m->remote.credit_batch ? m->remote.credit_batch : ((uint32_t)e->cap + 1) / 2;
@@ -1691,7 +1757,7 @@ took_message(tr_machine *m, tr_session *s, tr_edgebuf *e, uint32_t ei)
 	}
 	if (e->flags & TR_EDGE_WAIT_SEND) {
 		e->flags &= (uint8_t)~TR_EDGE_WAIT_SEND;
-		wake(m, &s->co[s->rt->img->edges[ei].from], true);
+		wake(m, &s->co[from], true);
 	}
 }
 
@@ -1722,16 +1788,17 @@ room(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, bool 
 /* The common part of SEND and OFFER once there is room: ask on_send for a
  * payload when the sort has one (its kind checked against the local
  * type), trace, then enqueue (or hand off, or drop under DROP). Returns 0
- * or an outcome with *fk set. */
+ * or an outcome with *fk set. tracing and emode are the slice's copies of
+ * m->tracing and m->effect_mode. */
 static TR_ALWAYS_INLINE int
-emit(tr_machine *m, tr_session *s, tr_coro *c, const tr_handler *h, tr_effect *eff,
-     tr_edgebuf *e, uint32_t ei, uint32_t peer, uint32_t label, uint32_t kind, bool drop,
-     uint64_t *reg, uint32_t ev, tr_fault_kind *fk)
+emit(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
+     const tr_handler *h, tr_effect *eff, tr_edgebuf *e, uint32_t peer, uint32_t label,
+     uint32_t kind, uint32_t lk, bool drop, uint64_t *reg, uint32_t ev, tr_fault_kind *fk)
 {
 	uint64_t bits = 0;
 	if (kind != TR_VAL_UNIT) {
 		tr_value v;
-		tr_status st = eff_send(m, s, h, eff, peer, label, kind, &v);
+		tr_status st = eff_send(m, emode, s, h, eff, peer, label, kind, &v);
 		if (TR_UNLIKELY(st != TR_OK || v.kind != kind)) {
 			*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH
 			      : st ? TR_FAULT_INVOKE : TR_FAULT_TYPE_VIOLATION;
@@ -1740,11 +1807,11 @@ emit(tr_machine *m, tr_session *s, tr_coro *c, const tr_handler *h, tr_effect *e
 		bits = v.bits;
 		*reg = bits;
 	}
-	obs(m, drop ? TR_EV_DROPPED : ev, s->id, c->role, peer, label, kind, bits);
+	obs_if(tracing, m, drop ? TR_EV_DROPPED : ev, s->id, c->role, peer, label, kind, bits);
 	if (TR_UNLIKELY(drop)) {
 		m->st.messages_dropped++;
 	} else {
-		int o = put_message(m, s, c, e, ei, TR_LK(label, kind), bits, fk);
+		int o = put_message(m, s, c, e, peer, lk, bits, fk);
 		if (TR_UNLIKELY(o))
 			return o;
 		s->messages++;
@@ -1756,10 +1823,11 @@ emit(tr_machine *m, tr_session *s, tr_coro *c, const tr_handler *h, tr_effect *e
 
 /* The common start of RECEIVE and CHOOSE: when edge ei has nothing to
  * deliver (empty, or partitioned) mark c blocked on it and return false;
- * else take the first entry into *en (freeing room: a waiting sender is
- * woken, a remote one owed a credit). */
+ * else take the first entry into *en (freeing room: a waiting sender, role
+ * `from`, is woken, a remote one owed a credit). */
 static TR_ALWAYS_INLINE bool
-take(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, tr_entry *en)
+take(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, uint32_t from,
+     tr_entry *en)
 {
 	if (TR_UNLIKELY(!e->count || (e->flags & TR_EDGE_PARTITIONED))) {
 		c->block = TR_BLOCK_RECV;
@@ -1770,7 +1838,7 @@ take(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, tr_en
 	uint32_t i = edge_pop(m, e);
 	*en = m->pool.e[i];
 	pool_put(m, i);
-	took_message(m, s, e, ei);
+	took_message(m, s, e, ei, from);
 	return true;
 }
 
@@ -1778,37 +1846,41 @@ take(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, tr_en
  * count it, note progress, trace, and hand a payload to the register and
  * to on_recv. Returns 0, or OUT_FAULT with *fk set. */
 static TR_ALWAYS_INLINE int
-accept(tr_machine *m, tr_session *s, tr_coro *c, const tr_handler *h, tr_effect *eff,
-       uint32_t peer, uint32_t label, uint32_t kind, uint64_t bits, uint64_t *reg,
-       uint32_t ev, tr_fault_kind *fk)
+accept(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
+       const tr_handler *h, tr_effect *eff, uint32_t peer, uint32_t label, uint32_t kind,
+       uint64_t bits, uint64_t *reg, uint32_t ev, tr_fault_kind *fk)
 {
 	m->st.messages_received++;
 	progress(s, m->tick);
-	obs(m, ev, s->id, c->role, peer, label, kind, bits);
+	obs_if(tracing, m, ev, s->id, c->role, peer, label, kind, bits);
 	if (kind == TR_VAL_UNIT)
 		return 0;
 	*reg = bits;
-	tr_status st = eff_recv(m, s, h, eff, peer, label, kind, bits);
+	tr_status st = eff_recv(m, emode, s, h, eff, peer, label, kind, bits);
 	if (TR_LIKELY(st == TR_OK))
 		return 0;
 	*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH : TR_FAULT_INVOKE;
 	return OUT_FAULT;
 }
 
-/* Run coroutine c for at most cfg.slice instructions (step 9). */
+/* Run coroutine c for at most cfg.slice instructions (step 9). It runs the
+ * machine's decoded copy of the role's code (tr_dinsn, image_rt_decode).
+ * m->tracing and m->effect_mode are read once: nothing a slice does (a
+ * handler call included) changes them. */
 static int
 run_slice(tr_machine *m, tr_coro *c, tr_fault_kind *fk)
 {
 	tr_session *s = tr_coro_session(c);
 	tr_image_rt *rt = s->rt;
-	const tr_image *img = rt->img;
-	const tr_role_code *rc = &img->roles[c->role];
-	const tr_insn *code = rc->code;
-	const tr_insn *insn;
+	const tr_role_rt *rr = &rt->role[c->role];
+	const tr_dinsn *code = rr->code;
 	tr_edgebuf *edges = tr_session_edges(s, rt->nroles);
-	uint64_t *regs = (uint64_t *)((char *)s + rt->regs_off) + rt->reg_base[c->role];
-	uint32_t pc = c->pc;
-	uint32_t budget = m->cfg.slice;
+	uint64_t *regs = (uint64_t *)((char *)s + rr->regs_at);
+	const tr_dinsn *insn = code + c->pc; /* the instruction at pc */
+	const uint32_t slice = m->cfg.slice;
+	uint32_t budget = slice;
+	const bool tracing = m->tracing;
+	const uint8_t emode = m->effect_mode;
 	const tr_handler *h = sh(m, s);
 	tr_effect eff;
 	int out;
@@ -1821,11 +1893,7 @@ run_slice(tr_machine *m, tr_coro *c, tr_fault_kind *fk)
 #include "../opcodes.def"
 	};
 #define TARGET(name) op_##name:
-#define DISPATCH()                                                             \
-	do {                                                                       \
-		insn = &code[pc];                                                      \
-		goto *labels[insn->op];                                                \
-	} while (0)
+#define DISPATCH() goto *labels[insn->op]
 #else
 #define TARGET(name) case TR_OP_##name:
 #define DISPATCH() goto dispatch
@@ -1845,7 +1913,6 @@ run_slice(tr_machine *m, tr_coro *c, tr_fault_kind *fk)
 	{
 #else
 dispatch:
-	insn = &code[pc];
 	switch (insn->op) {
 #endif
 	/* HALT: the role is done. Verified code reaches it only at `end`. */
@@ -1869,13 +1936,14 @@ dispatch:
 			out = o;
 			goto leave;
 		}
-		o = emit(m, s, c, h, &eff, e, ei, img->edges[ei].to, insn->a, rt->sort_kind[insn->b],
-		         drop, &regs[insn->reg], TR_EV_SENT, fk);
+		o = emit(m, tracing, emode, s, c, h, &eff, e, insn->peer, insn->a, insn->kind, insn->b,
+		         drop,
+		         &regs[insn->reg], TR_EV_SENT, fk);
 		if (TR_UNLIKELY(o)) {
 			out = o;
 			goto leave;
 		}
-		pc++;
+		insn++;
 		NEXT();
 	}
 
@@ -1887,24 +1955,23 @@ dispatch:
 		uint32_t ei = insn->edge;
 		tr_edgebuf *e = &edges[ei];
 		tr_entry en;
-		if (!take(m, s, c, e, ei, &en)) {
+		if (!take(m, s, c, e, ei, insn->peer, &en)) {
 			out = OUT_BLOCKED;
 			goto leave;
 		}
-		uint32_t kind = rt->sort_kind[insn->b];
-		uint32_t peer = img->edges[ei].from;
-		if (TR_UNLIKELY(en.lk != TR_LK(insn->a, kind))) {
+		if (TR_UNLIKELY(en.lk != insn->b)) {
 			*fk = (en.lk & ((1u << TR_LABEL_BITS) - 1)) != insn->a ? TR_FAULT_UNKNOWN_LABEL
 			                                                      : TR_FAULT_TYPE_VIOLATION;
 			out = OUT_FAULT;
 			goto leave;
 		}
-		if (TR_UNLIKELY(accept(m, s, c, h, &eff, peer, insn->a, kind, en.bits,
-		                       &regs[insn->reg], TR_EV_RECEIVED, fk))) {
+		if (TR_UNLIKELY(accept(m, tracing, emode, s, c, h, &eff, insn->peer, insn->a,
+		                       insn->kind, en.bits, &regs[insn->reg],
+		                       TR_EV_RECEIVED, fk))) {
 			out = OUT_FAULT;
 			goto leave;
 		}
-		pc++;
+		insn++;
 		NEXT();
 	}
 
@@ -1920,23 +1987,24 @@ dispatch:
 			out = o;
 			goto leave;
 		}
-		const tr_table *tb = &img->tables[insn->a];
-		uint32_t peer = img->edges[ei].to;
+		uint32_t n = insn->b;
 		uint32_t pick = 0;
-		tr_status st = eff_choose(m, s, h, &eff, peer, rt->table_labels[insn->a], tb->n, &pick);
-		if (TR_UNLIKELY(st || pick >= tb->n)) {
+		tr_status st = eff_choose(m, emode, s, h, &eff, insn->peer, rt->labels + insn->a, n,
+		                          &pick);
+		if (TR_UNLIKELY(st || pick >= n)) {
 			*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH : TR_FAULT_INVOKE;
 			out = OUT_FAULT;
 			goto leave;
 		}
-		const tr_tentry *te = &img->tentries[tb->first + pick];
-		o = emit(m, s, c, h, &eff, e, ei, peer, te->label, rt->sort_kind[te->sort], drop,
+		const tr_dentry *te = &rt->dent[insn->a + pick];
+		o = emit(m, tracing, emode, s, c, h, &eff, e, insn->peer, rt->labels[insn->a + pick],
+		         te->kind, te->lk, drop,
 		         &regs[insn->reg], TR_EV_OFFERED, fk);
 		if (TR_UNLIKELY(o)) {
 			out = o;
 			goto leave;
 		}
-		pc = te->target;
+		insn = code + te->target;
 		NEXT();
 	}
 
@@ -1947,35 +2015,34 @@ dispatch:
 		uint32_t ei = insn->edge;
 		tr_edgebuf *e = &edges[ei];
 		tr_entry en;
-		if (!take(m, s, c, e, ei, &en)) {
+		if (!take(m, s, c, e, ei, insn->peer, &en)) {
 			out = OUT_BLOCKED;
 			goto leave;
 		}
-		const tr_table *tb = &img->tables[insn->a];
-		const uint32_t *labels_of = rt->table_labels[insn->a];
+		const uint32_t *labels_of = rt->labels + insn->a;
+		uint32_t n = insn->b;
 		uint32_t label = en.lk & ((1u << TR_LABEL_BITS) - 1);
 		uint32_t k = 0;
-		while (k < tb->n && labels_of[k] != label)
+		while (k < n && labels_of[k] != label)
 			k++;
-		if (TR_UNLIKELY(k == tb->n)) {
+		if (TR_UNLIKELY(k == n)) {
 			*fk = TR_FAULT_UNKNOWN_LABEL;
 			out = OUT_FAULT;
 			goto leave;
 		}
-		const tr_tentry *te = &img->tentries[tb->first + k];
-		uint32_t kind = rt->sort_kind[te->sort];
-		if (TR_UNLIKELY((en.lk >> TR_LABEL_BITS) != kind)) {
+		const tr_dentry *te = &rt->dent[insn->a + k];
+		if (TR_UNLIKELY((en.lk >> TR_LABEL_BITS) != te->kind)) {
 			*fk = TR_FAULT_TYPE_VIOLATION;
 			out = OUT_FAULT;
 			goto leave;
 		}
-		uint32_t peer = img->edges[ei].from;
-		if (TR_UNLIKELY(accept(m, s, c, h, &eff, peer, label, kind, en.bits,
-		                       &regs[insn->reg], TR_EV_CHOSE, fk))) {
+		if (TR_UNLIKELY(accept(m, tracing, emode, s, c, h, &eff, insn->peer, label,
+		                       te->kind, en.bits, &regs[insn->reg],
+		                       TR_EV_CHOSE, fk))) {
 			out = OUT_FAULT;
 			goto leave;
 		}
-		pc = te->target;
+		insn = code + te->target;
 		NEXT();
 	}
 
@@ -1988,8 +2055,8 @@ dispatch:
 			out = OUT_FAULT;
 			goto leave;
 		}
-		obs(m, TR_EV_INVOKED, s->id, c->role, TR_NIL, insn->a, 0, 0);
-		pc++;
+		obs_if(tracing, m, TR_EV_INVOKED, s->id, c->role, TR_NIL, insn->a, 0, 0);
+		insn++;
 		NEXT();
 	}
 
@@ -1997,7 +2064,7 @@ dispatch:
 	 * is the loop head the local type names). */
 	TARGET(JUMP)
 	{
-		pc = insn->a;
+		insn = code + insn->a;
 		NEXT();
 	}
 
@@ -2005,7 +2072,7 @@ dispatch:
 	TARGET(SET)
 	{
 		regs[insn->reg] = (uint64_t)insn->b << 32 | insn->a;
-		pc++;
+		insn++;
 		NEXT();
 	}
 
@@ -2013,14 +2080,14 @@ dispatch:
 	TARGET(MOVE)
 	{
 		regs[insn->reg] = regs[insn->b];
-		pc++;
+		insn++;
 		NEXT();
 	}
 
 	/* YIELD: end the slice, stay ready. */
 	TARGET(YIELD)
 	{
-		pc++;
+		insn++;
 		budget--;
 		out = OUT_YIELD;
 		goto leave;
@@ -2037,8 +2104,8 @@ dispatch:
 #undef NEXT
 
 leave:
-	m->st.instructions += m->cfg.slice - budget + (out == OUT_BLOCKED || out == OUT_FAULT);
-	c->pc = pc;
+	m->st.instructions += slice - budget + (out == OUT_BLOCKED || out == OUT_FAULT);
+	c->pc = (uint32_t)(insn - code);
 	return out;
 }
 

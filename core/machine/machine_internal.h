@@ -135,6 +135,41 @@ tr_coro_session(tr_coro *c)
 	return (tr_session *)((char *)(c - c->role) - offsetof(tr_session, co));
 }
 
+/* The machine's own copy of a role's code, decoded once per image and
+ * machine (image_rt_get) so that the interpreter does not chase the image's
+ * edge, sort and table arrays. The image's code is never written: images are
+ * shared between machines and threads. Field use per opcode:
+ *   SEND/RECEIVE  a = label id, b = TR_LK(label, kind), kind = the sort's
+ *                 value kind, peer = the edge's receiver (SEND) or sender
+ *                 (RECEIVE)
+ *   OFFER/CHOOSE  a = index of the table's first entry in tr_image_rt.dent
+ *                 and .labels, b = its number of entries, peer as above
+ *   others        op, reg, edge, a, b as in tr_insn; peer and kind 0 */
+typedef struct tr_dinsn {
+	uint8_t op;
+	uint8_t reg;
+	uint16_t edge;
+	uint32_t a;
+	uint32_t b;
+	uint8_t peer;
+	uint8_t kind;
+	uint16_t pad_;
+} tr_dinsn;
+_Static_assert(sizeof(tr_dinsn) == 16, "a decoded instruction is 16 bytes");
+
+/* A decoded jump table entry (indexed like tr_image.tentries). */
+typedef struct tr_dentry {
+	uint32_t lk;     /* TR_LK(label, sort kind) */
+	uint32_t target; /* pc of the branch's code */
+	uint32_t kind;   /* the sort's value kind */
+} tr_dentry;
+
+/* Per role: its decoded code and where its registers start in a block. */
+typedef struct tr_role_rt {
+	const tr_dinsn *code;
+	uint32_t regs_at; /* byte offset of the role's first register */
+} tr_role_rt;
+
 /* Per image, what the machine derives once. */
 struct tr_image_rt {
 	const tr_image *img;
@@ -145,7 +180,11 @@ struct tr_image_rt {
 	uint32_t regs_off;          /* byte offset of registers in the block */
 	uint16_t reg_base[TR_MAX_ROLES]; /* first register of each role */
 	uint8_t *sort_kind;         /* sort id -> tr_value_kind */
-	uint32_t **table_labels;    /* per table: its labels, for on_choose */
+	uint32_t *labels;           /* per table entry: its label (on_choose) */
+	tr_dentry *dent;            /* per table entry, decoded */
+	tr_dinsn *dcode;            /* every role's decoded code */
+	uint32_t ndcode;
+	tr_role_rt role[TR_MAX_ROLES];
 	tr_session *free_blocks;    /* recycled session blocks */
 	void **chunks;              /* slab chunks, freed with the machine */
 	uint32_t nchunks, cap_chunks;
