@@ -1,0 +1,252 @@
+/* core/machine/run_slice.h: the interpreter (step 9 of the round), included
+ * twice by machine.c (which defines every helper it calls), with
+ *   RS_NAME     the function's name
+ *   RS_TRACING  an expression for m->tracing
+ *   RS_EMODE    an expression for m->effect_mode
+ * so that the common instance (tracing off, no effect capture or replay)
+ * has those tests folded away. Nothing a slice does (a handler call
+ * included) changes either, so reading them once per slice is exact.
+ *
+ * Run coroutine c for at most cfg.slice instructions. It runs the machine's
+ * decoded copy of the role's code (tr_dinsn, image_rt_decode). */
+static int
+RS_NAME(tr_machine *m, tr_coro *c, tr_fault_kind *fk)
+{
+	const bool tracing = RS_TRACING;
+	const uint8_t emode = RS_EMODE;
+	tr_session *s = tr_coro_session(c);
+	tr_image_rt *rt = s->rt;
+	const tr_role_rt *rr = &rt->role[c->role];
+	const tr_dinsn *code = rr->code;
+	tr_edgebuf *edges = tr_session_edges(s, rt->nroles);
+	uint64_t *regs = (uint64_t *)((char *)s + rr->regs_at);
+	const tr_dinsn *insn = code + c->pc; /* the instruction at pc */
+	const uint32_t slice = m->cfg.slice;
+	uint32_t budget = slice;
+	const tr_handler *h = sh(m, s);
+	tr_effect eff;
+	int out;
+
+	effect_begin(&eff, m, s, c);
+
+#if TR_COMPUTED_GOTO
+	static const void *const labels[TR_OP_COUNT_] = {
+#define X(name, ops, flags) &&op_##name,
+#include "../opcodes.def"
+	};
+#define TARGET(name) op_##name:
+#define DISPATCH() goto *labels[insn->op]
+#else
+#define TARGET(name) case TR_OP_##name:
+#define DISPATCH() goto dispatch
+#endif
+	/* NEXT: count the instruction just completed, stop at the slice end. */
+#define NEXT()                                                                 \
+	do {                                                                       \
+		if (TR_UNLIKELY(--budget == 0)) {                                      \
+			out = OUT_CONTINUE;                                                \
+			goto leave;                                                        \
+		}                                                                      \
+		DISPATCH();                                                            \
+	} while (0)
+
+#if TR_COMPUTED_GOTO
+	DISPATCH();
+	{
+#else
+dispatch:
+	switch (insn->op) {
+#endif
+	/* HALT: the role is done. Verified code reaches it only at `end`. */
+	TARGET(HALT)
+	{
+		budget--;
+		out = OUT_HALTED;
+		goto leave;
+	}
+
+	/* SEND edge label sort reg: room (or credit) first, so that a blocked
+	 * send never asks the handler twice; then on_send for a payload, its
+	 * kind checked against the local type's sort; enqueue. */
+	TARGET(SEND)
+	{
+		uint32_t ei = insn->edge;
+		tr_edgebuf *e = &edges[ei];
+		bool drop = false;
+		int o = room(m, s, c, e, ei, &drop, fk);
+		if (TR_UNLIKELY(o)) {
+			out = o;
+			goto leave;
+		}
+		o = emit(m, tracing, emode, s, c, h, &eff, e, insn->peer, insn->a, insn->kind, insn->b,
+		         drop,
+		         &regs[insn->reg], TR_EV_SENT, fk);
+		if (TR_UNLIKELY(o)) {
+			out = o;
+			goto leave;
+		}
+		insn++;
+		NEXT();
+	}
+
+	/* RECEIVE edge label sort reg: dequeue; the label and the value kind
+	 * must be the local type's (messages from outside are not verified);
+	 * write reg; on_recv for a payload. */
+	TARGET(RECEIVE)
+	{
+		uint32_t ei = insn->edge;
+		tr_edgebuf *e = &edges[ei];
+		tr_entry en;
+		if (!take(m, s, c, e, ei, insn->peer, &en)) {
+			out = OUT_BLOCKED;
+			goto leave;
+		}
+		if (TR_UNLIKELY(en.lk != insn->b)) {
+			*fk = (en.lk & ((1u << TR_LABEL_BITS) - 1)) != insn->a ? TR_FAULT_UNKNOWN_LABEL
+			                                                      : TR_FAULT_TYPE_VIOLATION;
+			out = OUT_FAULT;
+			goto leave;
+		}
+		if (TR_UNLIKELY(accept(m, tracing, emode, s, c, h, &eff, insn->peer, insn->a,
+		                       insn->kind, en.bits, &regs[insn->reg],
+		                       TR_EV_RECEIVED, fk))) {
+			out = OUT_FAULT;
+			goto leave;
+		}
+		insn++;
+		NEXT();
+	}
+
+	/* OFFER edge table reg: the sending side of a choice. on_choose picks a
+	 * label of the table; a payload branch asks on_send; send; jump. */
+	TARGET(OFFER)
+	{
+		uint32_t ei = insn->edge;
+		tr_edgebuf *e = &edges[ei];
+		bool drop = false;
+		int o = room(m, s, c, e, ei, &drop, fk);
+		if (TR_UNLIKELY(o)) {
+			out = o;
+			goto leave;
+		}
+		uint32_t n = insn->b;
+		uint32_t pick = 0;
+		tr_status st = eff_choose(m, emode, s, h, &eff, insn->peer, rt->labels + insn->a, n,
+		                          &pick);
+		if (TR_UNLIKELY(st || pick >= n)) {
+			*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH : TR_FAULT_INVOKE;
+			out = OUT_FAULT;
+			goto leave;
+		}
+		const tr_dentry *te = &rt->dent[insn->a + pick];
+		o = emit(m, tracing, emode, s, c, h, &eff, e, insn->peer, rt->labels[insn->a + pick],
+		         te->kind, te->lk, drop,
+		         &regs[insn->reg], TR_EV_OFFERED, fk);
+		if (TR_UNLIKELY(o)) {
+			out = o;
+			goto leave;
+		}
+		insn = code + te->target;
+		NEXT();
+	}
+
+	/* CHOOSE edge table reg: the receiving side of a choice. Dequeue a
+	 * label; a label outside the table faults UNKNOWN_LABEL; jump. */
+	TARGET(CHOOSE)
+	{
+		uint32_t ei = insn->edge;
+		tr_edgebuf *e = &edges[ei];
+		tr_entry en;
+		if (!take(m, s, c, e, ei, insn->peer, &en)) {
+			out = OUT_BLOCKED;
+			goto leave;
+		}
+		const uint32_t *labels_of = rt->labels + insn->a;
+		uint32_t n = insn->b;
+		uint32_t label = en.lk & ((1u << TR_LABEL_BITS) - 1);
+		uint32_t k = 0;
+		while (k < n && labels_of[k] != label)
+			k++;
+		if (TR_UNLIKELY(k == n)) {
+			*fk = TR_FAULT_UNKNOWN_LABEL;
+			out = OUT_FAULT;
+			goto leave;
+		}
+		const tr_dentry *te = &rt->dent[insn->a + k];
+		if (TR_UNLIKELY((en.lk >> TR_LABEL_BITS) != te->kind)) {
+			*fk = TR_FAULT_TYPE_VIOLATION;
+			out = OUT_FAULT;
+			goto leave;
+		}
+		if (TR_UNLIKELY(accept(m, tracing, emode, s, c, h, &eff, insn->peer, label,
+		                       te->kind, en.bits, &regs[insn->reg],
+		                       TR_EV_CHOSE, fk))) {
+			out = OUT_FAULT;
+			goto leave;
+		}
+		insn = code + te->target;
+		NEXT();
+	}
+
+	/* INVOKE sym: a host step; an error faults INVOKE. */
+	TARGET(INVOKE)
+	{
+		tr_status st = eff_invoke(m, s, h, &eff, insn->a);
+		if (TR_UNLIKELY(st)) {
+			*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH : TR_FAULT_INVOKE;
+			out = OUT_FAULT;
+			goto leave;
+		}
+		obs_if(tracing, m, TR_EV_INVOKED, s->id, c->role, TR_NIL, insn->a, 0, 0);
+		insn++;
+		NEXT();
+	}
+
+	/* JUMP target: recursion's back edge (the verifier checked the target
+	 * is the loop head the local type names). */
+	TARGET(JUMP)
+	{
+		insn = code + insn->a;
+		NEXT();
+	}
+
+	/* SET reg imm. */
+	TARGET(SET)
+	{
+		regs[insn->reg] = (uint64_t)insn->b << 32 | insn->a;
+		insn++;
+		NEXT();
+	}
+
+	/* MOVE reg src. */
+	TARGET(MOVE)
+	{
+		regs[insn->reg] = regs[insn->b];
+		insn++;
+		NEXT();
+	}
+
+	/* YIELD: end the slice, stay ready. */
+	TARGET(YIELD)
+	{
+		insn++;
+		budget--;
+		out = OUT_YIELD;
+		goto leave;
+	}
+#if !TR_COMPUTED_GOTO
+	default:
+		*fk = TR_FAULT_PC_OUT_OF_BOUNDS;
+		out = OUT_FAULT;
+		goto leave;
+#endif
+	}
+#undef TARGET
+#undef DISPATCH
+#undef NEXT
+
+leave:
+	m->st.instructions += slice - budget + (out == OUT_BLOCKED || out == OUT_FAULT);
+	c->pc = (uint32_t)(insn - code);
+	return out;
+}
