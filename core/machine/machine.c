@@ -1699,9 +1699,9 @@ full_edge(tr_machine *m, tr_session *s, tr_edgebuf *e, bool *drop, tr_fault_kind
  * checked. */
 static TR_ALWAYS_INLINE int
 put_message(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t to,
-            uint32_t lk, uint64_t bits, tr_fault_kind *fk)
+            uint32_t lk, uint64_t bits, bool remote, tr_fault_kind *fk)
 {
-	if (TR_UNLIKELY(e->flags & TR_EDGE_REMOTE_SEND)) {
+	if (TR_UNLIKELY(remote)) {
 		if (TR_LIKELY(m->remote.send_batch != NULL)) {
 			if (TR_UNLIKELY(m->rout_len == m->rout_cap) && !rout_grow(m)) {
 				*fk = TR_FAULT_CHANNEL_CLOSED;
@@ -1761,28 +1761,38 @@ took_message(tr_machine *m, tr_session *s, tr_edgebuf *e, uint32_t ei, uint32_t 
 	}
 }
 
-/* Room for one more message on e? 0 = yes; else an outcome (blocked with
- * c->block set, or fault). *drop when the message is to be dropped. */
+/* room's answers when the send may go on (an outcome, when it may not, is
+ * positive). REMOTE_SEND is fixed when the session opens, so the answer
+ * also tells emit which way the message goes. */
+enum {
+	ROOM_LOCAL = 0,   /* enqueue here */
+	ROOM_DROP = -1,   /* full under the DROP policy: the message is dropped */
+	ROOM_REMOTE = -2, /* hand off (a credit is there) */
+};
+
+/* Room for one more message on e? ROOM_LOCAL, ROOM_DROP or ROOM_REMOTE when
+ * the send may go on; else an outcome (blocked with c->block set, or
+ * fault). */
 static TR_ALWAYS_INLINE int
-room(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, bool *drop,
-     tr_fault_kind *fk)
+room(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, tr_fault_kind *fk)
 {
 	if (TR_UNLIKELY(e->flags & TR_EDGE_REMOTE_SEND)) {
 		if (e->credit)
-			return 0;
+			return ROOM_REMOTE;
 		c->block = TR_BLOCK_CREDIT;
 		c->block_edge = (uint16_t)ei;
 		return OUT_BLOCKED;
 	}
 	if (TR_LIKELY(e->count < e->cap))
-		return 0;
-	int o = full_edge(m, s, e, drop, fk);
+		return ROOM_LOCAL;
+	bool drop = false;
+	int o = full_edge(m, s, e, &drop, fk);
 	if (o == OUT_BLOCKED) {
 		c->block = TR_BLOCK_SEND;
 		c->block_edge = (uint16_t)ei;
 		e->flags |= TR_EDGE_WAIT_SEND;
 	}
-	return o;
+	return drop ? ROOM_DROP : o;
 }
 
 /* The common part of SEND and OFFER once there is room: ask on_send for a
@@ -1793,7 +1803,8 @@ room(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, bool 
 static TR_ALWAYS_INLINE int
 emit(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
      const tr_handler *h, tr_effect *eff, tr_edgebuf *e, uint32_t peer, uint32_t label,
-     uint32_t kind, uint32_t lk, bool drop, uint64_t *reg, uint32_t ev, tr_fault_kind *fk)
+     uint32_t kind, uint32_t lk, bool drop, bool remote, uint64_t *reg, uint32_t ev,
+     tr_fault_kind *fk)
 {
 	uint64_t bits = 0;
 	if (kind != TR_VAL_UNIT) {
@@ -1811,7 +1822,7 @@ emit(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
 	if (TR_UNLIKELY(drop)) {
 		m->st.messages_dropped++;
 	} else {
-		int o = put_message(m, s, c, e, peer, lk, bits, fk);
+		int o = put_message(m, s, c, e, peer, lk, bits, remote, fk);
 		if (TR_UNLIKELY(o))
 			return o;
 		s->messages++;
@@ -1819,6 +1830,23 @@ emit(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
 	}
 	progress(s, m->tick);
 	return 0;
+}
+
+/* emit after room answered `how` (ROOM_*): each way is its own copy of
+ * emit, so that the common one (local) has no drop or remote test left. */
+static TR_ALWAYS_INLINE int
+emit_as(int how, tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
+        const tr_handler *h, tr_effect *eff, tr_edgebuf *e, uint32_t peer, uint32_t label,
+        uint32_t kind, uint32_t lk, uint64_t *reg, uint32_t ev, tr_fault_kind *fk)
+{
+	if (TR_LIKELY(how == ROOM_LOCAL))
+		return emit(m, tracing, emode, s, c, h, eff, e, peer, label, kind, lk, false, false,
+		            reg, ev, fk);
+	if (how == ROOM_REMOTE)
+		return emit(m, tracing, emode, s, c, h, eff, e, peer, label, kind, lk, false, true,
+		            reg, ev, fk);
+	return emit(m, tracing, emode, s, c, h, eff, e, peer, label, kind, lk, true, false, reg,
+	            ev, fk);
 }
 
 /* The common start of RECEIVE and CHOOSE: when edge ei has nothing to

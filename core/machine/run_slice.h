@@ -72,15 +72,13 @@ dispatch:
 	{
 		uint32_t ei = insn->edge;
 		tr_edgebuf *e = &edges[ei];
-		bool drop = false;
-		int o = room(m, s, c, e, ei, &drop, fk);
-		if (TR_UNLIKELY(o)) {
-			out = o;
+		int how = room(m, s, c, e, ei, fk);
+		if (TR_UNLIKELY(how > 0)) {
+			out = how;
 			goto leave;
 		}
-		o = emit(m, tracing, emode, s, c, h, &eff, e, insn->peer, insn->a, insn->kind, insn->b,
-		         drop,
-		         &regs[insn->reg], TR_EV_SENT, fk);
+		int o = emit_as(how, m, tracing, emode, s, c, h, &eff, e, insn->peer, insn->a,
+		                insn->kind, insn->b, &regs[insn->reg], TR_EV_SENT, fk);
 		if (TR_UNLIKELY(o)) {
 			out = o;
 			goto leave;
@@ -123,10 +121,9 @@ dispatch:
 	{
 		uint32_t ei = insn->edge;
 		tr_edgebuf *e = &edges[ei];
-		bool drop = false;
-		int o = room(m, s, c, e, ei, &drop, fk);
-		if (TR_UNLIKELY(o)) {
-			out = o;
+		int how = room(m, s, c, e, ei, fk);
+		if (TR_UNLIKELY(how > 0)) {
+			out = how;
 			goto leave;
 		}
 		uint32_t n = insn->b;
@@ -139,9 +136,9 @@ dispatch:
 			goto leave;
 		}
 		const tr_dentry *te = &rt->dent[insn->a + pick];
-		o = emit(m, tracing, emode, s, c, h, &eff, e, insn->peer, rt->labels[insn->a + pick],
-		         te->kind, te->lk, drop,
-		         &regs[insn->reg], TR_EV_OFFERED, fk);
+		int o = emit_as(how, m, tracing, emode, s, c, h, &eff, e, insn->peer,
+		                rt->labels[insn->a + pick], te->kind, te->lk, &regs[insn->reg],
+		                TR_EV_OFFERED, fk);
 		if (TR_UNLIKELY(o)) {
 			out = o;
 			goto leave;
