@@ -245,7 +245,7 @@ tr_image_save(const tr_image *img, const tr_allocator *a, uint8_t **buf, size_t 
 			tr_put_u16(p + 2, in->edge);
 			tr_put_u32(p + 4, in->a);
 			tr_put_u32(p + 8, in->b);
-			/* pad_ is the machine's to cache in: always written as 0 */
+			/* pad_ is always written as 0 */
 		}
 	}
 	TR_ASSERT((uint64_t)(p - b) == size - 4);

@@ -2,9 +2,11 @@
  * compiler, the image file reader/writer, the verifier, the disassembler and
  * the machine. Not a public header.
  *
- * Instructions are fixed-size 16-byte records so that the machine runs the
- * verified array directly (no decode step) and the file format is the array
- * in little-endian. */
+ * Instructions are fixed-size 16-byte records: the file format is the array
+ * in little-endian. The machine never writes into an image (images are
+ * shared between machines and threads); it decodes each image once into
+ * its own copy (tr_dinsn, core/machine/machine_internal.h) with peers,
+ * label-kind words and tables resolved. */
 #ifndef TR_CORE_IMAGE_INTERNAL_H
 #define TR_CORE_IMAGE_INTERNAL_H
 
@@ -44,7 +46,7 @@ typedef struct tr_insn {
 	uint16_t edge;
 	uint32_t a;
 	uint32_t b;
-	uint32_t pad_; /* zero in files; the machine may cache in it */
+	uint32_t pad_; /* zero in files */
 } tr_insn;
 _Static_assert(sizeof(tr_insn) == 16, "tr_insn is the 16-byte file record");
 
