@@ -643,7 +643,7 @@ rt_remote_send_batch(void *ctx, const tr_xmsg *v, size_t n)
 	const bool spread = rt->cfg.placement == TR_PLACE_SPREAD;
 
 	w->backlog = true; /* until every record is taken */
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n;) {
 		const tr_xmsg *r = &v[i];
 		if (TR_UNLIKELY(RT_ID_HOSTBIT(r->id))) {
 			tr_status st;
@@ -651,25 +651,45 @@ rt_remote_send_batch(void *ctx, const tr_xmsg *v, size_t n)
 			if (rt_host_send(w, r->id, r->from, r->to, r->label, val, &st)) {
 				if (st != TR_OK)
 					return i;
+				i++;
 				continue;
 			}
 		}
-		uint32_t home = RT_ID_HOME(r->id);
-		uint32_t dst = spread ? rt->place[home + r->to] : home;
+		uint32_t dst = spread ? rt->place[RT_ID_HOME(r->id) + r->to] : RT_ID_HOME(r->id);
 		if (TR_UNLIKELY(dst == w->index)) {
 			w->dropped_here++; /* cannot happen: the machine holds such edges */
+			i++;
 			continue;
 		}
+		/* Copy the run of records for dst (with two workers: all of them)
+		 * with the outbox's indices in registers. */
 		tr_outbox *o = &w->out[dst];
-		if (TR_UNLIKELY(o->len == o->cap) && tr_outbox_grow_owner(o, rt->a) != TR_OK)
-			return i;
-		tr_xmsg *d = &o->v[(o->head + o->len) & (o->cap - 1)];
-		*d = *r;
-		d->tag = TR_XOP_MSG;
-		o->len++;
-		w->remote_sent++;
-		if (TR_UNLIKELY(o->len >= RT_FLUSH_AT))
+		tr_xmsg *buf = o->v;
+		uint32_t head = o->head, len = o->len, cap = o->cap;
+		size_t j = i;
+		while (j < n && len < cap) {
+			const tr_xmsg *q = &v[j];
+			if (j > i && (RT_ID_HOSTBIT(q->id) ||
+			              (spread ? rt->place[RT_ID_HOME(q->id) + q->to]
+			                      : RT_ID_HOME(q->id)) != dst))
+				break;
+			tr_xmsg *d = &buf[(head + len) & (cap - 1)];
+			*d = *q;
+			d->tag = TR_XOP_MSG;
+			len++;
+			j++;
+			if (len >= RT_FLUSH_AT)
+				break;
+		}
+		o->len = len;
+		w->remote_sent += j - i;
+		if (len >= RT_FLUSH_AT)
 			rt_flush_one(w, dst);
+		/* Nothing went in: the outbox is full; grow it, or leave the rest
+		 * staged in the machine. */
+		if (j == i && tr_outbox_grow_owner(o, rt->a) != TR_OK)
+			return i;
+		i = j;
 	}
 	w->backlog = false;
 	return n;

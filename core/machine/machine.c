@@ -1232,8 +1232,8 @@ tr_machine_inject(tr_machine *m, tr_session_id id, uint32_t from, uint32_t to,
 	return TR_OK;
 }
 
-static void deliver_records(tr_machine *m, const tr_ingress *base, uint32_t head,
-                            uint32_t mask, uint32_t n);
+static uint32_t deliver_records(tr_machine *m, const tr_ingress *base, uint32_t head,
+                                uint32_t mask, uint32_t n);
 
 /* May a batch be delivered at once instead of at the next round's step 3?
  * Only when nothing could tell the difference: no round is running (a
@@ -1258,15 +1258,10 @@ tr_machine_inject_batch(tr_machine *m, const tr_ingress_msg *v, size_t n, size_t
 	if (!m || (!v && n))
 		return TR_E_INVALID;
 	if (ingress_at_once(m) && n <= UINT32_MAX) {
-		bool valid = true;
-		for (size_t i = 0; i < n; i++)
-			valid &= ingress_valid(v[i].from, v[i].to, v[i].label, v[i].kind);
-		if (valid) {
-			deliver_records(m, v, 0, UINT32_MAX, (uint32_t)n);
-			if (queued)
-				*queued = n;
-			return TR_OK;
-		}
+		uint32_t bad = deliver_records(m, v, 0, UINT32_MAX, (uint32_t)n);
+		if (queued)
+			*queued = n - bad;
+		return bad ? TR_E_INVALID : TR_OK;
 	}
 	if (TR_UNLIKELY((uint64_t)m->ing_cap - m->ing_len < n)) {
 		tr_status st = ingress_grow(m, n);
@@ -1461,7 +1456,8 @@ ingress_topology(tr_machine *m)
 }
 
 /* Deliver the n records base[(head + i) & mask], i < n, in order (step 3,
- * or at once: tr_machine_inject_batch).
+ * or at once: tr_machine_inject_batch). A record tr_machine_inject would
+ * reject is skipped and counted as dropped; returns how many were.
  *
  * Deliveries cannot enqueue more, nor open or close sessions, so every
  * lookup can be done ahead of its delivery. Each delivery touches a
@@ -1476,39 +1472,42 @@ ingress_topology(tr_machine *m)
  * A pass that finds nothing leaves NULL; delivery then looks the id up
  * itself, so the passes change only what is in cache, never what is
  * delivered. */
-static void
+static uint32_t
 deliver_records(tr_machine *m, const tr_ingress *base, uint32_t head, uint32_t mask, uint32_t n)
 {
 	enum { CH = 32 };
 	uint32_t hv[CH];
 	tr_session *sv[CH];
 	tr_edgebuf *ev[CH];
+	uint32_t nbad = 0;
 
-	if (m->table_cap == 0) {
-		for (uint32_t i = 0; i < n; i++)
-			deliver_ingress(m, &base[(head + i) & mask]);
-		return;
-	}
-	uint32_t tmask = m->table_cap - 1;
 	for (uint32_t at = 0; at < n; at += CH) {
 		uint32_t k = n - at < CH ? n - at : CH;
+		uint32_t bad = 0; /* bit i: record i is not a valid message */
 #define REC(i) (&base[(head + at + (i)) & mask])
-		for (uint32_t i = 0; i < k; i++) {
-			uint32_t h = hash32(REC(i)->id);
-			hv[i] = h;
-			__builtin_prefetch(&m->table[h & tmask]);
-			__builtin_prefetch(&m->table_hash[h & tmask]);
-		}
-		for (uint32_t i = 0; i < k; i++) {
-			tr_session *p = session_guess_h(m, hv[i]);
-			sv[i] = p;
-			if (p)
-				__builtin_prefetch(p);
+		if (m->table_cap) {
+			uint32_t tmask = m->table_cap - 1;
+			for (uint32_t i = 0; i < k; i++) {
+				uint32_t h = hash32(REC(i)->id);
+				hv[i] = h;
+				__builtin_prefetch(&m->table[h & tmask]);
+				__builtin_prefetch(&m->table_hash[h & tmask]);
+			}
+			for (uint32_t i = 0; i < k; i++) {
+				tr_session *p = session_guess_h(m, hv[i]);
+				sv[i] = p;
+				if (p)
+					__builtin_prefetch(p);
+			}
+		} else {
+			for (uint32_t i = 0; i < k; i++)
+				sv[i] = NULL;
 		}
 		for (uint32_t i = 0; i < k; i++) {
 			const tr_ingress *g = REC(i);
 			tr_session *p = sv[i];
 			tr_edgebuf *e = NULL;
+			bad |= (uint32_t)!ingress_valid(g->from, g->to, g->label, g->kind) << i;
 			if (p && p->id == g->id) {
 				e = find_edge(p, g->from, g->to, NULL);
 				if (e)
@@ -1519,13 +1518,18 @@ deliver_records(tr_machine *m, const tr_ingress *base, uint32_t head, uint32_t m
 			ev[i] = e;
 		}
 		for (uint32_t i = 0; i < k; i++) {
-			if (sv[i])
+			if (TR_UNLIKELY(bad >> i & 1)) {
+				m->st.messages_dropped++;
+				nbad++;
+			} else if (sv[i]) {
 				deliver_ingress_to(m, REC(i), sv[i], ev[i]);
-			else
+			} else {
 				deliver_ingress(m, REC(i));
+			}
 		}
 #undef REC
 	}
+	return nbad;
 }
 
 static void
@@ -1546,7 +1550,7 @@ ingress_messages(tr_machine *m)
 		return;
 	}
 	uint32_t n = m->ing_len, mask = m->ing_cap - 1, head = m->ing_head;
-	deliver_records(m, m->ing, head, mask, n);
+	(void)deliver_records(m, m->ing, head, mask, n); /* validated when queued */
 	m->ing_head = (head + n) & mask;
 	m->ing_len -= n;
 }

@@ -292,6 +292,38 @@ test_step3_batch_at_once_same_rounds(void **state)
 	mt_free_states();
 }
 
+/* At once, an invalid record is skipped and counted as the queued path
+ * does, and the call says so; the valid ones are delivered in order. */
+static void
+test_step3_batch_at_once_invalid(void **state)
+{
+	(void)state;
+	tr_image *img = mt_image_text(oneway);
+	tr_machine *m = new_machine(false);
+	mt_ctx ctx = {0};
+	tr_handler h = mt_handler(&ctx);
+	h.on_topology = NULL;
+	tr_session_id id = open_receiver(m, img, &h);
+	uint8_t k = (uint8_t)TR_VAL_INT;
+	tr_ingress_msg v[3] = {
+		{.id = id, .bits = 7, .label = (uint32_t)tr_image_label_id(img, "M1"), .from = 0,
+		 .to = 1, .kind = k},
+		{.id = id, .bits = 9, .label = 1u << 30, .from = 0, .to = 1, .kind = k}, /* bad */
+		{.id = id, .bits = 8, .label = (uint32_t)tr_image_label_id(img, "M2"), .from = 0,
+		 .to = 1, .kind = k},
+	};
+	size_t q = 0;
+	assert_int_equal(tr_machine_inject_batch(m, v, 3, &q), TR_E_INVALID);
+	assert_int_equal(q, 2);
+	tr_machine_stats st;
+	tr_machine_stats_get(m, &st);
+	assert_int_equal(st.messages_dropped, 1); /* at once: already counted */
+	assert_int_equal(step(m), TR_STEP_ALL_DONE);
+	tr_machine_stats_get(m, &st);
+	assert_int_equal(st.messages_received, 2);
+	finish_ok(m, img);
+}
+
 /* tr_remote_ops.send_batch: remote messages are handed over as records at
  * the end of the driver call, in order; what the driver does not take (here
  * one record per call) is offered again later, none lost or reordered. */
@@ -603,6 +635,7 @@ main(void)
 		cmocka_unit_test(test_step3_ingress_before_unblock),
 		cmocka_unit_test(test_step3_ingress_batch),
 		cmocka_unit_test(test_step3_batch_at_once_same_rounds),
+		cmocka_unit_test(test_step3_batch_at_once_invalid),
 		cmocka_unit_test(test_remote_send_batch_partial),
 		cmocka_unit_test(test_step3_topology_before_messages),
 		cmocka_unit_test(test_step4_timeout_before_unblock),
