@@ -154,36 +154,9 @@ tr_err_file(tr_error *err, const char *name)
 
 /* ---- allocators ---- */
 
-static void *
-libc_alloc(void *ctx, size_t size)
-{
-	(void)ctx;
-	return malloc(size);
-}
+/* tr_allocator_default() is in sched/alloc.c, the lowest layer, so that
+ * every layer shares one. */
 
-static void *
-libc_realloc(void *ctx, void *p, size_t old_size, size_t new_size)
-{
-	(void)ctx;
-	(void)old_size;
-	return realloc(p, new_size);
-}
-
-static void
-libc_free(void *ctx, void *p, size_t size)
-{
-	(void)ctx;
-	(void)size;
-	free(p);
-}
-
-static const tr_allocator libc_allocator = {libc_alloc, libc_realloc, libc_free, NULL};
-
-const tr_allocator *
-tr_allocator_default(void)
-{
-	return &libc_allocator;
-}
 
 static bool
 counting_should_fail(tr_counting_allocator *c)
@@ -252,7 +225,7 @@ tr_counting_allocator_init(tr_counting_allocator *c, const tr_allocator *inner)
 const tr_allocator *
 tr_alloc_or_default(const tr_allocator *a)
 {
-	return a ? a : &libc_allocator;
+	return a ? a : tr_allocator_default();
 }
 
 void *

@@ -62,32 +62,6 @@
 /* ---- allocation ---- */
 
 static void *
-libc_alloc(void *ctx, size_t size)
-{
-	(void)ctx;
-	return malloc(size);
-}
-
-static void *
-libc_realloc(void *ctx, void *p, size_t old_size, size_t new_size)
-{
-	(void)ctx;
-	(void)old_size;
-	return realloc(p, new_size);
-}
-
-static void
-libc_free(void *ctx, void *p, size_t size)
-{
-	(void)ctx;
-	(void)size;
-	free(p);
-}
-
-/* sched/ sits below core/ and cannot use core's default allocator. */
-static const tr_allocator sched_libc = {libc_alloc, libc_realloc, libc_free, NULL};
-
-static void *
 s_alloc(tr_sched *s, size_t size)
 {
 	return size ? s->a->alloc(s->a->ctx, size) : NULL;
@@ -577,7 +551,7 @@ tr_sched_init(tr_sched *s, tr_policy policy, uint64_t seed, uint32_t aging,
 	memset(s, 0, sizeof *s);
 	if ((unsigned)policy >= TR_POLICY_COUNT_)
 		return TR_E_INVALID;
-	s->a = a ? a : &sched_libc;
+	s->a = a ? a : tr_allocator_default();
 	s->policy = (uint8_t)policy;
 	s->rng = seed;
 	s->cursor = TR_SCHED_NONE;
