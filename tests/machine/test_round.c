@@ -102,6 +102,20 @@ open_receiver(tr_machine *m, const tr_image *img, const tr_handler *h)
 	return id;
 }
 
+/* M1(7), a record tr_machine_inject would reject (label out of range),
+ * M2(8): for the batch tests. */
+static void
+oneway_batch(const tr_image *img, tr_session_id id, tr_ingress_msg v[3])
+{
+	uint8_t k = (uint8_t)TR_VAL_INT;
+	v[0] = (tr_ingress_msg){.id = id, .bits = 7, .from = 0, .to = 1, .kind = k,
+	                        .label = (uint32_t)tr_image_label_id(img, "M1")};
+	v[1] = (tr_ingress_msg){.id = id, .bits = 9, .from = 0, .to = 1, .kind = k,
+	                        .label = 1u << 30};
+	v[2] = (tr_ingress_msg){.id = id, .bits = 8, .from = 0, .to = 1, .kind = k,
+	                        .label = (uint32_t)tr_image_label_id(img, "M2")};
+}
+
 /* The session ended well; free everything the test made. */
 static void
 finish_ok(tr_machine *m, tr_image *img)
@@ -196,14 +210,8 @@ test_step3_ingress_batch(void **state)
 	tr_handler h = mt_handler(&ctx);
 	tr_session_id id = open_receiver(m, img, &h);
 	assert_int_equal(step(m), TR_STEP_STUCK);
-	uint8_t k = (uint8_t)TR_VAL_INT;
-	tr_ingress_msg v[3] = {
-		{.id = id, .bits = 7, .label = (uint32_t)tr_image_label_id(img, "M1"), .from = 0,
-		 .to = 1, .kind = k},
-		{.id = id, .bits = 9, .label = 1u << 30, .from = 0, .to = 1, .kind = k}, /* bad */
-		{.id = id, .bits = 8, .label = (uint32_t)tr_image_label_id(img, "M2"), .from = 0,
-		 .to = 1, .kind = k},
-	};
+	tr_ingress_msg v[3];
+	oneway_batch(img, id, v);
 	size_t queued = 99;
 	assert_int_equal(tr_machine_inject_batch(NULL, v, 3, &queued), TR_E_INVALID);
 	assert_int_equal(queued, 0);
@@ -304,14 +312,8 @@ test_step3_batch_at_once_invalid(void **state)
 	tr_handler h = mt_handler(&ctx);
 	h.on_topology = NULL;
 	tr_session_id id = open_receiver(m, img, &h);
-	uint8_t k = (uint8_t)TR_VAL_INT;
-	tr_ingress_msg v[3] = {
-		{.id = id, .bits = 7, .label = (uint32_t)tr_image_label_id(img, "M1"), .from = 0,
-		 .to = 1, .kind = k},
-		{.id = id, .bits = 9, .label = 1u << 30, .from = 0, .to = 1, .kind = k}, /* bad */
-		{.id = id, .bits = 8, .label = (uint32_t)tr_image_label_id(img, "M2"), .from = 0,
-		 .to = 1, .kind = k},
-	};
+	tr_ingress_msg v[3];
+	oneway_batch(img, id, v);
 	size_t q = 0;
 	assert_int_equal(tr_machine_inject_batch(m, v, 3, &q), TR_E_INVALID);
 	assert_int_equal(q, 2);
