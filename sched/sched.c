@@ -788,6 +788,12 @@ uint32_t
 	return tr_sched_pick_inl_(s);
 }
 
+bool
+(tr_sched_handoff)(tr_sched *s, uint32_t id)
+{
+	return tr_sched_handoff_inl_(s, id);
+}
+
 tr_sched_state
 tr_sched_state_of(const tr_sched *s, uint32_t id)
 {

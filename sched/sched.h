@@ -60,6 +60,14 @@ void tr_sched_done(tr_sched *s, uint32_t id);
  * TR_SCHED_NONE when none is ready. */
 uint32_t tr_sched_pick(tr_sched *s);
 
+/* Hand-off: when id is BLOCKED, the policy is cooperative and nothing is
+ * READY, make id RUNNING at once and return true: exactly what
+ * tr_sched_ready(id) followed by tr_sched_pick() would do then (the pick
+ * could only return id), without the queue work. Otherwise change nothing
+ * and return false. The machine's round uses it when one coroutine was
+ * woken and none is ready. */
+bool tr_sched_handoff(tr_sched *s, uint32_t id);
+
 tr_sched_state tr_sched_state_of(const tr_sched *s, uint32_t id);
 uint32_t tr_sched_nready(const tr_sched *s);
 uint32_t tr_sched_nblocked(const tr_sched *s);

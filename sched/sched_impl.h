@@ -175,6 +175,20 @@ tr_sched_done_inl_(tr_sched *s, uint32_t id)
 		tr_sched_done_slow_(s, id);
 }
 
+static inline bool
+tr_sched_handoff_inl_(tr_sched *s, uint32_t id)
+{
+	if (s->policy != TR_POLICY_COOPERATIVE || s->n[TR_SCHED_READY] != 0 || id >= s->cap ||
+	    (s->st[id] & TR_SCHED_STATE_MASK_) != TR_SCHED_BLOCKED)
+		return false;
+	/* ready then pick with an empty queue leaves the queue empty: only the
+	 * state and its counts move */
+	s->n[TR_SCHED_BLOCKED]--;
+	s->n[TR_SCHED_RUNNING]++;
+	s->st[id] = (uint8_t)((s->st[id] & ~TR_SCHED_STATE_MASK_) | TR_SCHED_RUNNING);
+	return true;
+}
+
 /* The id the next pick would return under the cooperative policy, or
  * TR_SCHED_NONE (other policies: NONE). A hint for prefetching only. */
 static inline uint32_t
@@ -194,5 +208,6 @@ tr_sched_nready_inl_(const tr_sched *s)
 #define tr_sched_block(s, id) tr_sched_block_inl_((s), (id))
 #define tr_sched_done(s, id) tr_sched_done_inl_((s), (id))
 #define tr_sched_pick(s) tr_sched_pick_inl_((s))
+#define tr_sched_handoff(s, id) tr_sched_handoff_inl_((s), (id))
 
 #endif

@@ -371,11 +371,13 @@ wake(tr_machine *m, tr_coro *c, bool sender)
 }
 
 /* Step 5 helper: make every coroutine on one wake list ready whose wait is
- * over, in list order. */
-static TR_ALWAYS_INLINE void
-drain_wake_list(tr_machine *m, uint32_t *head, uint32_t *tail)
+ * over, in list order. With `direct` (the hand-off, round_once), the first
+ * of them goes straight to RUNNING when the scheduler allows it; returns
+ * its id, else TR_SCHED_NONE. */
+static TR_ALWAYS_INLINE uint32_t
+drain_wake_list(tr_machine *m, uint32_t *head, uint32_t *tail, bool direct)
 {
-	uint32_t id = *head;
+	uint32_t id = *head, ran = TR_SCHED_NONE;
 	*head = *tail = TR_NIL;
 	while (id != TR_NIL) {
 		tr_coro *c = m->coro_of[id];
@@ -385,10 +387,16 @@ drain_wake_list(tr_machine *m, uint32_t *head, uint32_t *tail)
 			c->status = TR_CO_READY;
 			c->block = TR_BLOCK_NONE;
 			m->st.coroutines_blocked--;
-			tr_sched_ready(&m->sched, id);
+			if (direct && tr_sched_handoff(&m->sched, id)) {
+				ran = id;
+				direct = false;
+			} else {
+				tr_sched_ready(&m->sched, id);
+			}
 		}
 		id = next;
 	}
+	return ran;
 }
 
 /* ---- enqueue / dequeue ---- */
@@ -1951,38 +1959,50 @@ round_once(tr_machine *m, tr_step_result *res, tr_fault *fault)
 	if (slow && m->ntimers)
 		expire_timers(m, 0);
 
-	/* 5. unblock senders with room, then receivers with data */
+	/* 5. unblock senders with room, then receivers with data. When steps
+	 * 3, 4 and 6 have nothing to do and nothing was ready, step 8 can only
+	 * pick the first coroutine this step makes ready: it goes straight to
+	 * RUNNING (the hand-off) and skips the queue. */
+	uint32_t id = TR_SCHED_NONE;
+	bool direct = !slow && tr_sched_nready(&m->sched) == 0;
 	if (m->wake_send_head != TR_NIL)
-		drain_wake_list(m, &m->wake_send_head, &m->wake_send_tail);
-	if (m->wake_recv_head != TR_NIL)
-		drain_wake_list(m, &m->wake_recv_head, &m->wake_recv_tail);
-
-	/* 6. progress contracts */
-	if (slow) {
-		if (m->ntimers)
-			expire_timers(m, 1);
-		if (m->replay_failed)
-			return m->last_error.status;
+		id = drain_wake_list(m, &m->wake_send_head, &m->wake_send_tail, direct);
+	if (m->wake_recv_head != TR_NIL) {
+		uint32_t r = drain_wake_list(m, &m->wake_recv_head, &m->wake_recv_tail,
+		                             direct && id == TR_SCHED_NONE);
+		if (id == TR_SCHED_NONE)
+			id = r;
 	}
 
-	/* 7. nothing eligible? */
-	if (m->nlive == 0) {
-		*res = TR_STEP_ALL_DONE;
-		return TR_OK;
-	}
-	/* 8. pick */
-	uint32_t id = tr_sched_pick(&m->sched);
 	if (id == TR_SCHED_NONE) {
-		*res = TR_STEP_STUCK;
-		return TR_OK;
-	}
+		/* 6. progress contracts */
+		if (slow) {
+			if (m->ntimers)
+				expire_timers(m, 1);
+			if (m->replay_failed)
+				return m->last_error.status;
+		}
 
-	/* 9. run one slice; first ask for the next coroutine's line, which
-	 * with many sessions is out of cache: this slice hides the miss */
+		/* 7. nothing eligible? */
+		if (m->nlive == 0) {
+			*res = TR_STEP_ALL_DONE;
+			return TR_OK;
+		}
+		/* 8. pick */
+		id = tr_sched_pick(&m->sched);
+		if (id == TR_SCHED_NONE) {
+			*res = TR_STEP_STUCK;
+			return TR_OK;
+		}
+	}
+	/* first ask for the next coroutine's line, which with many sessions
+	 * is out of cache: this slice hides the miss */
 	tr_coro *c = m->coro_of[id];
 	uint32_t next = tr_sched_peek_hint(&m->sched);
 	if (next != TR_SCHED_NONE)
 		__builtin_prefetch(m->coro_of[next]);
+
+	/* 9. run one slice */
 	tr_fault_kind fk = TR_FAULT_NONE;
 	int out = run_slice(m, c, &fk);
 

@@ -763,6 +763,46 @@ test_policy_names(void **state)
 	assert_int_equal(tr_policy_parse(NULL, &q), TR_E_INVALID);
 }
 
+/* Hand-off: BLOCKED -> RUNNING only when ready-then-pick would give the
+ * same; otherwise nothing changes. */
+static void
+test_handoff(void **state)
+{
+	(void)state;
+	bool (*handoff)(tr_sched *, uint32_t) = &tr_sched_handoff;
+	tr_sched s;
+	assert_int_equal(tr_sched_init(&s, TR_POLICY_COOPERATIVE, 0, 0, NULL), TR_OK);
+	add_range(&s, 0, 4);
+	assert_true(tr_sched_handoff(&s, 2));
+	assert_int_equal(tr_sched_state_of(&s, 2), TR_SCHED_RUNNING);
+	assert_int_equal(tr_sched_nblocked(&s), 3);
+	assert_int_equal(tr_sched_nready(&s), 0);
+	assert_false(tr_sched_handoff(&s, 2)); /* RUNNING, not BLOCKED */
+	assert_false(handoff(&s, 99));         /* never added */
+	tr_sched_ready(&s, 1);
+	assert_false(tr_sched_handoff(&s, 3)); /* 1 is ready: pick would give 1 */
+	assert_int_equal(tr_sched_state_of(&s, 3), TR_SCHED_BLOCKED);
+	EXPECT(&s, 1, NONE);
+	tr_sched_done(&s, 0);
+	assert_false(tr_sched_handoff(&s, 0)); /* DONE */
+	tr_sched_block(&s, 2);
+	assert_true(handoff(&s, 3));
+	tr_sched_ready(&s, 2);
+	EXPECT(&s, 2, NONE); /* 3 runs; 2 queued behind nothing */
+	assert_int_equal(tr_sched_nlive(&s), 3);
+	tr_sched_destroy(&s);
+	/* any other policy: never (its pick may not be the woken one) */
+	const tr_policy other[] = {TR_POLICY_ROUND_ROBIN, TR_POLICY_PRIORITY,
+	                           TR_POLICY_PROGRESS_AWARE, TR_POLICY_SEEDED};
+	for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+		assert_int_equal(tr_sched_init(&s, other[i], 1, 0, NULL), TR_OK);
+		add_range(&s, 0, 2);
+		assert_false(tr_sched_handoff(&s, 1));
+		assert_int_equal(tr_sched_state_of(&s, 1), TR_SCHED_BLOCKED);
+		tr_sched_destroy(&s);
+	}
+}
+
 /* The addressable functions behave as the inline macros. */
 static void
 test_function_pointers(void **state)
@@ -806,6 +846,7 @@ main(void)
 		cmocka_unit_test(test_nomem),
 		cmocka_unit_test(test_policy_names),
 		cmocka_unit_test(test_function_pointers),
+		cmocka_unit_test(test_handoff),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
