@@ -323,10 +323,6 @@ pool_grow(tr_machine *m)
 	                         (size_t)cap * sizeof *e);
 	if (!e)
 		return false;
-	/* thread the new entries onto the free list in index order */
-	for (uint32_t i = m->pool.cap; i < cap; i++)
-		e[i].next = i + 1 < cap ? i + 1 : m->pool.free;
-	m->pool.free = m->pool.cap;
 	m->pool.e = e;
 	m->pool.cap = cap;
 	m->st.pool_entries = cap;
@@ -336,8 +332,12 @@ pool_grow(tr_machine *m)
 static TR_ALWAYS_INLINE uint32_t
 pool_get(tr_machine *m)
 {
-	if (TR_UNLIKELY(m->pool.free == TR_NIL) && !pool_grow(m))
-		return TR_NIL;
+	if (TR_UNLIKELY(m->pool.free == TR_NIL)) {
+		if (m->pool.fresh == m->pool.cap && !pool_grow(m))
+			return TR_NIL;
+		m->pool.used++;
+		return m->pool.fresh++;
+	}
 	uint32_t i = m->pool.free;
 	m->pool.free = m->pool.e[i].next;
 	m->pool.used++;
@@ -539,7 +539,7 @@ image_rt_free(tr_machine *m, tr_image_rt *rt)
 {
 	const tr_image *img = rt->img;
 	for (uint32_t i = 0; i < rt->nchunks; i++)
-		tr_free(m->a, rt->chunks[i], rt->block_size * 64);
+		tr_free(m->a, rt->chunks[i], rt->block_size * rt->chunk_blocks);
 	tr_free(m->a, rt->chunks, (size_t)rt->cap_chunks * sizeof(void *));
 	tr_free(m->a, rt->sort_kind, img->nsorts ? img->nsorts : 1);
 	size_t nte = img->ntentries ? img->ntentries : 1;
@@ -651,14 +651,27 @@ fail:
 	return NULL;
 }
 
-/* Session blocks come 64 to a chunk, recycled through a free list: opening
- * a session after warm-up does not allocate. */
+/* Session blocks come in chunks, recycled through a free list: opening
+ * a session after warm-up does not allocate. A chunk is about
+ * TR_CHUNK_BYTES (at least 64 blocks): the allocator rounds a request up
+ * to its size class, which for 64 blocks of an odd size wasted up to a
+ * quarter of the chunk, and the rounding of a larger chunk is less than
+ * one block. */
+#define TR_CHUNK_BYTES ((size_t)64 << 10)
+
+static uint32_t
+chunk_blocks(size_t block_size)
+{
+	size_t n = TR_CHUNK_BYTES / block_size;
+	return n < 64 ? 64 : (uint32_t)n;
+}
+
 static tr_session *
 block_get(tr_machine *m, tr_image_rt *rt)
 {
 	tr_session *s = rt->free_blocks;
 	if (s) {
-		rt->free_blocks = s->next_closed;
+		rt->free_blocks = *session_link(s);
 		return s;
 	}
 	if (!rt->chunk_left) {
@@ -671,13 +684,15 @@ block_get(tr_machine *m, tr_image_rt *rt)
 			rt->chunks = c;
 			rt->cap_chunks = cap;
 		}
-		char *chunk = tr_alloc(m->a, rt->block_size * 64);
+		if (!rt->chunk_blocks)
+			rt->chunk_blocks = chunk_blocks(rt->block_size);
+		char *chunk = tr_alloc(m->a, rt->block_size * rt->chunk_blocks);
 		if (!chunk)
 			return NULL;
 		rt->chunks[rt->nchunks++] = chunk;
 		rt->chunk_next = chunk;
-		rt->chunk_left = 64;
-		m->st.bytes += rt->block_size * 64;
+		rt->chunk_left = rt->chunk_blocks;
+		m->st.bytes += rt->block_size * rt->chunk_blocks;
 	}
 	s = (tr_session *)rt->chunk_next;
 	rt->chunk_next += rt->block_size;
@@ -929,9 +944,9 @@ session_close(tr_machine *m, tr_session *s)
 	s->status = TR_SESSION_CLOSED;
 	if (s->ext)
 		s->ext->closed_tick = m->tick;
-	s->next_closed = NULL;
+	*session_link(s) = NULL;
 	if (m->closed_tail)
-		m->closed_tail->next_closed = s;
+		*session_link(m->closed_tail) = s;
 	else
 		m->closed_head = s;
 	m->closed_tail = s;
@@ -1117,7 +1132,7 @@ tr_machine_reap_closed_sessions(tr_machine *m, tr_session_summary *out, size_t m
 	size_t k = 0;
 	while (k < max && m->closed_head) {
 		tr_session *s = m->closed_head;
-		m->closed_head = s->next_closed;
+		m->closed_head = *session_link(s);
 		if (!m->closed_head)
 			m->closed_tail = NULL;
 		tr_image_rt *rt = s->rt;
@@ -1148,7 +1163,7 @@ tr_machine_reap_closed_sessions(tr_machine *m, tr_session_summary *out, size_t m
 		if (s->ext)
 			tr_free(m->a, s->ext, sizeof *s->ext);
 		s->id = 0;
-		s->next_closed = rt->free_blocks;
+		*session_link(s) = rt->free_blocks;
 		rt->free_blocks = s;
 		m->st.sessions_reaped++;
 	}
