@@ -654,10 +654,11 @@ fail:
 /* Session blocks come in chunks, recycled through a free list: opening
  * a session after warm-up does not allocate. A chunk is about
  * TR_CHUNK_BYTES (at least 64 blocks): the allocator rounds a request up
- * to its size class, which for 64 blocks of an odd size wasted up to a
- * quarter of the chunk, and the rounding of a larger chunk is less than
- * one block. */
-#define TR_CHUNK_BYTES ((size_t)64 << 10)
+ * to its size class (jemalloc adds a page too), which for 64 blocks of an
+ * odd size wasted up to a quarter of the chunk; a large chunk's rounding is
+ * under a block plus a page. Below the runtime worker allocator's purge
+ * threshold (1 MiB, runtime/platform.c): freeing chunks needs no purge. */
+#define TR_CHUNK_BYTES ((size_t)256 << 10)
 
 static uint32_t
 chunk_blocks(size_t block_size)
