@@ -252,9 +252,10 @@ struct tr_machine {
 
 	tr_pool pool;
 
-	/* id -> session, open addressing with linear probing. */
-	tr_session **table;
-	uint32_t *table_hash; /* hash32 of each slot's id (valid where table[i]) */
+	/* id -> session, open addressing with linear probing: tagged
+	 * session pointers (machine.c, session table). */
+	uintptr_t *table;
+	uint8_t *table_tag; /* 8 more bits of each slot's hash */
 	uint32_t table_cap; /* power of two */
 	uint32_t nsessions;
 
