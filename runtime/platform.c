@@ -15,6 +15,26 @@
 #include "util.h"
 
 #ifdef TR_USE_JEMALLOC
+/* A block this large that a worker frees is the old copy of an array that
+ * grew by doubling (the machine's session table, coroutine map, entry
+ * pool, the scheduler's arrays): jemalloc would keep its pages resident
+ * for its decay time (10 s), so at scale the peak holds every old copy
+ * next to the new one (issue 6: ~26 B per pingpong session). Purging the
+ * arena right away returns them; such frees are rare (log2 of the growth),
+ * so the purge's cost does not matter, where a zero decay time for the
+ * whole arena would purge on every emptied slab (5x slower at scale). */
+#define TR_WA_PURGE_AT ((size_t)1 << 20)
+
+static void
+wa_purge(tr_worker_alloc *wa)
+{
+	size_t mib[3], n = 3;
+	if (mallctlnametomib("arena.0.purge", mib, &n) != 0)
+		return;
+	mib[1] = wa->arena;
+	(void)mallctlbymib(mib, n, NULL, NULL, NULL, 0);
+}
+
 static void *
 wa_alloc(void *ctx, size_t size)
 {
@@ -26,18 +46,23 @@ static void *
 wa_realloc(void *ctx, void *p, size_t old_size, size_t new_size)
 {
 	tr_worker_alloc *wa = ctx;
-	(void)old_size;
 	if (p == NULL)
 		return mallocx(new_size, wa->flags);
-	return rallocx(p, new_size, wa->flags);
+	void *q = rallocx(p, new_size, wa->flags);
+	if (q != NULL && q != p && old_size >= TR_WA_PURGE_AT)
+		wa_purge(wa);
+	return q;
 }
 
 static void
 wa_free(void *ctx, void *p, size_t size)
 {
 	tr_worker_alloc *wa = ctx;
-	if (p != NULL)
-		sdallocx(p, size, wa->flags);
+	if (p == NULL)
+		return;
+	sdallocx(p, size, wa->flags);
+	if (size >= TR_WA_PURGE_AT)
+		wa_purge(wa);
 }
 #endif
 

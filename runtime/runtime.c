@@ -160,7 +160,8 @@ typedef struct rt_session {
 	uint32_t priority;
 	uint16_t handler;          /* index in the handler table (rt_hentry_at) */
 	uint8_t image : 6;         /* index in rt->images */
-	uint8_t has_states : 1;    /* role_states[] present; else all NULL */
+	uint8_t has_states : 1;    /* role_states[] present (spread placement) */
+	uint8_t open_states : 1;   /* open_states_ present (local placement) */
 	uint8_t nroles;            /* <= 255 */
 	_Atomic uint8_t status;    /* RS_*: written by the home */
 	/* home only */
@@ -174,7 +175,17 @@ typedef struct rt_session {
 		void *user;        /* until on_complete has returned */
 		tr_runtime *rt;    /* then, for rt_session_free_cb */
 	};
-	uint64_t messages;
+	/* Role states of a local-placement session ride, until the home opens
+	 * its part, in a separate array that the home then frees (the
+	 * machine's coroutines keep them from then on), where the record's
+	 * tail would hold them for the session's whole life: issue 6, 16
+	 * bytes a pingpong session. messages is 0 until the part is open, so
+	 * it lends its bytes. Spread sessions keep the tail: other workers
+	 * open their parts later, lazily. */
+	union {
+		uint64_t messages;
+		void **open_states_;  /* nroles, when open_states */
+	};
 	/* Then, in this order: role_states[nroles] when has_states, host_roles
 	 * (uint64_t) when the id's host bit is set, part[threads]: part[w] is
 	 * written and read by worker w only. */
@@ -910,8 +921,9 @@ rt_part_done(rt_worker *w, rt_session *s, bool ok, uint64_t messages, const tr_f
 	rt_send_x(w, RT_ID_HOME(s->id), &m);
 }
 
+/* states: the role states (NULL: all NULL). */
 static void
-rt_open_part(rt_worker *w, rt_session *s)
+rt_open_part(rt_worker *w, rt_session *s, void *const *states)
 {
 	tr_session_opts o;
 	tr_session_id got = 0;
@@ -921,7 +933,7 @@ rt_open_part(rt_worker *w, rt_session *s)
 	o.roles_here = rt_roles_on(w->rt, s, w->index);
 	o.priority = s->priority;
 	o.full_policy = -1;
-	o.role_state = s->has_states ? s->role_states : NULL;
+	o.role_state = (void **)states;
 	const tr_handler *h = &rt_hentry_at(w->rt, s->handler)->h;
 	if (tr_machine_open_session(w->m, w->rt->images[s->image], h, &o, &got) != TR_OK) {
 		tr_fault f = {.kind = TR_FAULT_CANCELLED, .session = s->id, .role = UINT32_MAX};
@@ -948,7 +960,7 @@ rt_deliver(rt_worker *w, rt_session *s, uint32_t from, uint32_t to, uint32_t lab
            tr_value v)
 {
 	if (rt_part(s)[w->index] == PART_NONE)
-		rt_open_part(w, s); /* S2: heard of it before its OPEN */
+		rt_open_part(w, s, s->has_states ? s->role_states : NULL); /* S2 */
 	if (rt_part(s)[w->index] != PART_OPEN) {
 		w->dropped_here++;
 		return;
@@ -964,9 +976,17 @@ static void
 rt_handle_open(rt_worker *w, rt_session *s)
 {
 	tr_runtime *rt = w->rt;
+	void **states = s->has_states ? s->role_states : NULL;
+	/* Read now: a failed open may complete (and retire) s. */
+	size_t own = s->open_states ? (size_t)s->nroles * sizeof(void *) : 0;
 
+	if (own) {
+		states = s->open_states_;
+		s->messages = 0;
+	}
 	atomic_store_explicit(&s->status, RS_OPEN, memory_order_relaxed);
 	if (w->stopping) {
+		tr_free(rt->a, own ? states : NULL, own);
 		/* Stop has begun: the session never runs. */
 		s->reason = RR_STOP;
 		s->any_cancel = true;
@@ -979,12 +999,13 @@ rt_handle_open(rt_worker *w, rt_session *s)
 		if (rt_roles_on(rt, s, p) == 0)
 			continue;
 		if (p == w->index) {
-			rt_open_part(w, s);
+			rt_open_part(w, s, states);
 		} else {
 			tr_xmsg m = {.id = s->id, .tag = TR_XOP_OPEN};
 			rt_send_x(w, p, &m);
 		}
 	}
+	tr_free(rt->a, own ? states : NULL, own);
 }
 
 static void
@@ -1080,7 +1101,7 @@ rt_handle_x(rt_worker *w, const tr_xmsg *m)
 	}
 	case TR_XOP_OPEN:
 		if (rt_part(s)[w->index] == PART_NONE)
-			rt_open_part(w, s);
+			rt_open_part(w, s, s->has_states ? s->role_states : NULL);
 		break;
 	case TR_XOP_CANCEL:
 		if (rt_part(s)[w->index] == PART_OPEN) {
@@ -1627,29 +1648,43 @@ tr_runtime_open_session(tr_runtime *rt, const tr_image *img, const tr_handler *h
 		goto fail_live;
 	uint32_t home = atomic_fetch_add_explicit(&rt->next_home, 1, memory_order_relaxed) % rt->T;
 	rt_worker *w = rt->w[home];
-	size_t size = rt_session_size(nroles, states, host_roles != 0, rt->T);
+	bool tail = states && rt->cfg.placement == TR_PLACE_SPREAD;
+	size_t size = rt_session_size(nroles, tail, host_roles != 0, rt->T);
+	size_t ssize = (size_t)nroles * sizeof(void *);
+	void **open_states = NULL;
 	rt_session *s = tr_calloc(rt->a, 1, size);
 	if (s == NULL) {
+		st = TR_E_NOMEM;
+		goto fail_live;
+	}
+	if (states && !tail && (open_states = tr_alloc(rt->a, ssize)) == NULL) {
+		tr_free(rt->a, s, size);
 		st = TR_E_NOMEM;
 		goto fail_live;
 	}
 	uint32_t slot, gen;
 	if ((st = tr_slot_alloc_any(&w->slots, &slot, &gen)) != TR_OK) {
 		tr_free(rt->a, s, size);
+		tr_free(rt->a, open_states, ssize);
 		goto fail_live;
 	}
 	s->id = rt_make_id(home, host_roles != 0, slot, gen);
 	s->priority = opts != NULL ? opts->priority : 0;
 	s->handler = hidx;
 	s->image = (uint8_t)image;
-	s->has_states = states;
+	s->has_states = tail;
 	s->nroles = (uint8_t)nroles;
+	if (open_states != NULL) {
+		memcpy(open_states, role_states, ssize);
+		s->open_states = true;
+		s->open_states_ = open_states;
+	}
 	atomic_init(&s->status, RS_PENDING);
 	s->user = opts != NULL ? opts->user : NULL;
-	if (states)
-		memcpy(s->role_states, role_states, (size_t)nroles * sizeof(void *));
+	if (tail)
+		memcpy(s->role_states, role_states, ssize);
 	if (host_roles != 0)
-		memcpy(&s->role_states[states ? nroles : 0], &host_roles, sizeof host_roles);
+		memcpy(&s->role_states[tail ? nroles : 0], &host_roles, sizeof host_roles);
 	s->open_cmd.op = CMD_OPEN;
 	*id = s->id;
 	atomic_fetch_add_explicit(&rt->opened, 1, memory_order_relaxed);

@@ -14,6 +14,7 @@ tr_slot_table_init(tr_slot_table *t, const tr_allocator *a)
 	if (pthread_mutex_init(&t->lock, NULL) != 0)
 		return TR_E_NOMEM;
 	t->a = a;
+	t->free_head = TR_SLOT_NONE;
 	return TR_OK;
 }
 
@@ -25,8 +26,6 @@ tr_slot_table_destroy(tr_slot_table *t)
 		if (s != NULL)
 			tr_free(t->a, s, sizeof *s);
 	}
-	if (t->free_idx != NULL)
-		tr_free(t->a, t->free_idx, (size_t)t->capfree * sizeof(uint32_t));
 	pthread_mutex_destroy(&t->lock);
 }
 
@@ -45,8 +44,12 @@ tr_slot_alloc_any(tr_slot_table *t, uint32_t *idx, uint32_t *gen)
 	uint32_t i;
 
 	pthread_mutex_lock(&t->lock);
-	if (t->nfree > 0) {
-		i = t->free_idx[--t->nfree];
+	if (t->free_head != TR_SLOT_NONE) {
+		i = t->free_head;
+		/* Relaxed: links are written and read under the lock. */
+		uintptr_t link = (uintptr_t)atomic_load_explicit(
+			&seg_of(t, i)->ptr[i & (TR_SLOT_SEG_SIZE - 1)], memory_order_relaxed);
+		t->free_head = (uint32_t)(link >> 1);
 	} else if (t->fresh >= TR_RUNTIME_MAX_SLOTS) {
 		st = TR_E_LIMIT;
 		goto out_unlock;
@@ -95,27 +98,15 @@ tr_slot_clear_owner(tr_slot_table *t, uint32_t idx)
 tr_status
 tr_slot_give_back_owner(tr_slot_table *t, const uint32_t *idx, uint32_t n)
 {
-	tr_status st = TR_OK;
-
 	pthread_mutex_lock(&t->lock);
-	if (t->nfree + n > t->capfree) {
-		uint32_t ncap = t->capfree ? t->capfree : 256;
-		while (ncap < t->nfree + n)
-			ncap *= 2;
-		uint32_t *nv = tr_realloc(t->a, t->free_idx, (size_t)t->capfree * sizeof(uint32_t),
-		                          (size_t)ncap * sizeof(uint32_t));
-		if (nv == NULL) {
-			st = TR_E_NOMEM;
-			goto out_unlock;
-		}
-		t->free_idx = nv;
-		t->capfree = ncap;
+	for (uint32_t k = 0; k < n; k++) {
+		uintptr_t link = ((uintptr_t)t->free_head << 1) | 1u;
+		atomic_store_explicit(&seg_of(t, idx[k])->ptr[idx[k] & (TR_SLOT_SEG_SIZE - 1)],
+		                      (void *)link, memory_order_relaxed);
+		t->free_head = idx[k];
 	}
-	memcpy(t->free_idx + t->nfree, idx, (size_t)n * sizeof(uint32_t));
-	t->nfree += n;
-out_unlock:
 	pthread_mutex_unlock(&t->lock);
-	return st;
+	return TR_OK;
 }
 
 uint32_t

@@ -12,7 +12,12 @@
  * freed before the table is destroyed, so lookups need no epoch for the
  * table itself and cost two dependent loads. A segment keeps its pointers
  * and its generations in two arrays: 12 bytes a slot, where a struct of
- * both would be padded to 16 (each live session has one). */
+ * both would be padded to 16 (each live session has one).
+ *
+ * Free slots are chained through their own pointers, tagged (index << 1 |
+ * 1), so a reader takes them for empty: a separate array of free indices
+ * grew to 4 bytes per session ended, plus its doubling copies (issue 6:
+ * about 7 bytes per pingpong session at 10^6). */
 #ifndef TR_RT_SLOTS_H
 #define TR_RT_SLOTS_H
 
@@ -27,6 +32,7 @@
 #define TR_SLOT_SEG_BITS 12u
 #define TR_SLOT_SEG_SIZE (1u << TR_SLOT_SEG_BITS)
 #define TR_SLOT_NSEG (TR_RUNTIME_MAX_SLOTS / TR_SLOT_SEG_SIZE)
+#define TR_SLOT_NONE TR_RUNTIME_MAX_SLOTS /* never an index */
 
 typedef struct tr_slot_seg {
 	_Atomic(void *) ptr[TR_SLOT_SEG_SIZE];
@@ -36,14 +42,13 @@ typedef struct tr_slot_seg {
 typedef struct tr_slot_table {
 	_Atomic(tr_slot_seg *) seg[TR_SLOT_NSEG];
 	pthread_mutex_t lock;
-	uint32_t *free_idx; /* under lock */
-	uint32_t nfree, capfree;
+	uint32_t free_head; /* first free slot, TR_SLOT_NONE: none; under lock */
 	uint32_t fresh;     /* next never-used index, under lock */
 	const tr_allocator *a;
 } tr_slot_table;
 
 tr_status tr_slot_table_init(tr_slot_table *t, const tr_allocator *a);
-/* Frees the segments and the free list, not the records. */
+/* Frees the segments, not the records. */
 void tr_slot_table_destroy(tr_slot_table *t);
 /* Take a slot; *gen is its new generation (never 0). Any thread.
  * TR_E_LIMIT when all TR_RUNTIME_MAX_SLOTS are live, TR_E_NOMEM. */
@@ -63,13 +68,14 @@ tr_slot_get_any(tr_slot_table *t, uint32_t idx)
 	if (seg == NULL)
 		return NULL;
 	/* Pairs with the release store in tr_slot_publish_any. */
-	return atomic_load_explicit(&seg->ptr[idx & (TR_SLOT_SEG_SIZE - 1)], memory_order_acquire);
+	void *p = atomic_load_explicit(&seg->ptr[idx & (TR_SLOT_SEG_SIZE - 1)], memory_order_acquire);
+	return ((uintptr_t)p & 1u) ? NULL : p; /* a free slot's link */
 }
 /* Clear slot idx (its session ended). Owner only. The slot is not reusable
  * until it is given back with tr_slot_give_back_owner. */
 void tr_slot_clear_owner(tr_slot_table *t, uint32_t idx);
 /* Return n cleared slots to the free list (takes the lock once). Owner
- * only. TR_E_NOMEM leaves them out of use (a leak of indices, not memory). */
+ * only. Cannot fail: returns TR_OK. */
 tr_status tr_slot_give_back_owner(tr_slot_table *t, const uint32_t *idx, uint32_t n);
 /* Upper bound of used indices (for scans). Any thread (under the lock). */
 uint32_t tr_slot_high_any(tr_slot_table *t);

@@ -323,10 +323,6 @@ pool_grow(tr_machine *m)
 	                         (size_t)cap * sizeof *e);
 	if (!e)
 		return false;
-	/* thread the new entries onto the free list in index order */
-	for (uint32_t i = m->pool.cap; i < cap; i++)
-		e[i].next = i + 1 < cap ? i + 1 : m->pool.free;
-	m->pool.free = m->pool.cap;
 	m->pool.e = e;
 	m->pool.cap = cap;
 	m->st.pool_entries = cap;
@@ -336,8 +332,12 @@ pool_grow(tr_machine *m)
 static TR_ALWAYS_INLINE uint32_t
 pool_get(tr_machine *m)
 {
-	if (TR_UNLIKELY(m->pool.free == TR_NIL) && !pool_grow(m))
-		return TR_NIL;
+	if (TR_UNLIKELY(m->pool.free == TR_NIL)) {
+		if (m->pool.fresh == m->pool.cap && !pool_grow(m))
+			return TR_NIL;
+		m->pool.used++;
+		return m->pool.fresh++;
+	}
 	uint32_t i = m->pool.free;
 	m->pool.free = m->pool.e[i].next;
 	m->pool.used++;
@@ -433,16 +433,42 @@ edge_free_all(tr_machine *m, tr_edgebuf *e)
 
 /* ---- session table ---- */
 
-/* id -> session: open addressing with linear probing. Beside each slot's
- * pointer the table keeps the id's 32-bit hash, so that a probe compares
- * hashes (in the table's own cache lines) and dereferences only the session
- * it will return, growth rehashes without touching sessions, and deletion
- * finds each entry's home slot without touching it either. With many
- * sessions every dereference is a likely cache miss. */
+/* id -> session: open addressing with linear probing. Each slot keeps 11
+ * bits of the id's hash: 3 in its session pointer's low bits (blocks are
+ * 8-byte aligned: block_size is a multiple of 8, chunks come from the
+ * allocator) and 8 in a byte array beside it. A probe dereferences a
+ * session only when both match (1 in 2048 of the others), so lookups and
+ * the prefetch pipeline's guesses do not touch other sessions. The full
+ * 32-bit hash per slot did the same for 4 bytes a slot, 8 a session at
+ * scale (issue 6): an earlier cut to the pointer tags alone left 1 in 8
+ * guesses wrong and cost the spread ring about 5 % of its throughput.
+ * Growth and deletion read the ids of the sessions they move: once per
+ * session per doubling, and at reap; never per message. */
+#define TR_TAG_MASK ((uintptr_t)7)
+
 static inline uint32_t
 hash32(tr_session_id id)
 {
 	return (uint32_t)((id * 0x9E3779B97F4A7C15ull) >> 32);
+}
+
+/* The tags: the hash's top 11 bits (the index uses the low bits). */
+static inline uintptr_t
+hash_tag(uint32_t h)
+{
+	return (uintptr_t)(h >> 29);
+}
+
+static inline uint8_t
+hash_tag8(uint32_t h)
+{
+	return (uint8_t)(h >> 21);
+}
+
+static inline tr_session *
+slot_session(uintptr_t v)
+{
+	return (tr_session *)(v & ~TR_TAG_MASK);
 }
 
 static inline uint32_t
@@ -457,36 +483,41 @@ session_find(const tr_machine *m, tr_session_id id)
 	if (!m->table_cap)
 		return NULL;
 	uint32_t h = hash32(id), mask = m->table_cap - 1;
+	uintptr_t tag = hash_tag(h);
+	uint8_t tag8 = hash_tag8(h);
 	for (uint32_t i = h & mask;; i = (i + 1) & mask) {
-		tr_session *s = m->table[i];
-		if (!s)
+		uintptr_t v = m->table[i];
+		if (!v)
 			return NULL;
-		if (m->table_hash[i] == h && s->id == id)
-			return s;
+		if ((v & TR_TAG_MASK) == tag && m->table_tag[i] == tag8 && slot_session(v)->id == id)
+			return slot_session(v);
 	}
 }
 
-/* The session a lookup of an id with hash h would most likely return,
- * without touching any session (a prefetch hint; NULL when none). */
+/* The session a lookup of an id with hash h would most likely return (the
+ * first with matching tags), without touching any session: a prefetch
+ * hint; NULL when none. */
 static inline tr_session *
 session_guess_h(const tr_machine *m, uint32_t h)
 {
 	uint32_t mask = m->table_cap - 1;
+	uintptr_t tag = hash_tag(h);
+	uint8_t tag8 = hash_tag8(h);
 	for (uint32_t i = h & mask;; i = (i + 1) & mask) {
-		tr_session *s = m->table[i];
-		if (!s || m->table_hash[i] == h)
-			return s;
+		uintptr_t v = m->table[i];
+		if (!v || ((v & TR_TAG_MASK) == tag && m->table_tag[i] == tag8))
+			return slot_session(v);
 	}
 }
 
 static void
-table_insert_raw(tr_session **t, uint32_t *th, uint32_t cap, tr_session *s, uint32_t h)
+table_insert_raw(uintptr_t *t, uint8_t *t8, uint32_t cap, tr_session *s, uint32_t h)
 {
 	uint32_t i = h & (cap - 1);
 	while (t[i])
 		i = (i + 1) & (cap - 1);
-	t[i] = s;
-	th[i] = h;
+	t[i] = (uintptr_t)s | hash_tag(h);
+	t8[i] = hash_tag8(h);
 }
 
 static tr_status
@@ -496,20 +527,22 @@ table_reserve(tr_machine *m)
 	if ((uint64_t)(m->nsessions + 1) * 4 <= (uint64_t)m->table_cap * 3)
 		return TR_OK;
 	uint32_t cap = m->table_cap ? m->table_cap * 2 : 64;
-	tr_session **t = tr_calloc(m->a, cap, sizeof *t);
-	uint32_t *th = tr_alloc(m->a, (size_t)cap * sizeof *th);
-	if (!t || !th) {
+	uintptr_t *t = tr_calloc(m->a, cap, sizeof *t);
+	uint8_t *t8 = tr_alloc(m->a, cap);
+	if (!t || !t8) {
 		tr_free(m->a, t, (size_t)cap * sizeof *t);
-		tr_free(m->a, th, (size_t)cap * sizeof *th);
+		tr_free(m->a, t8, cap);
 		return TR_E_NOMEM;
 	}
 	for (uint32_t i = 0; i < m->table_cap; i++)
-		if (m->table[i])
-			table_insert_raw(t, th, cap, m->table[i], m->table_hash[i]);
+		if (m->table[i]) {
+			tr_session *s = slot_session(m->table[i]);
+			table_insert_raw(t, t8, cap, s, hash32(s->id));
+		}
 	tr_free(m->a, m->table, (size_t)m->table_cap * sizeof *t);
-	tr_free(m->a, m->table_hash, (size_t)m->table_cap * sizeof *th);
+	tr_free(m->a, m->table_tag, m->table_cap);
 	m->table = t;
-	m->table_hash = th;
+	m->table_tag = t8;
 	m->table_cap = cap;
 	return TR_OK;
 }
@@ -520,23 +553,23 @@ table_remove(tr_machine *m, tr_session *s)
 {
 	uint32_t mask = m->table_cap - 1;
 	uint32_t i = hash_id(s->id, m->table_cap);
-	while (m->table[i] != s)
+	while (slot_session(m->table[i]) != s)
 		i = (i + 1) & mask;
 	uint32_t j = i;
 	for (;;) {
 		j = (j + 1) & mask;
-		tr_session *t = m->table[j];
+		uintptr_t t = m->table[j];
 		if (!t)
 			break;
-		uint32_t k = m->table_hash[j] & mask;
+		uint32_t k = hash_id(slot_session(t)->id, m->table_cap);
 		/* t may move into the hole at i when its home k is not in (i, j] */
 		if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
 			m->table[i] = t;
-			m->table_hash[i] = m->table_hash[j];
+			m->table_tag[i] = m->table_tag[j];
 			i = j;
 		}
 	}
-	m->table[i] = NULL;
+	m->table[i] = 0;
 	m->nsessions--;
 }
 
@@ -547,7 +580,7 @@ image_rt_free(tr_machine *m, tr_image_rt *rt)
 {
 	const tr_image *img = rt->img;
 	for (uint32_t i = 0; i < rt->nchunks; i++)
-		tr_free(m->a, rt->chunks[i], rt->block_size * 64);
+		tr_free(m->a, rt->chunks[i], rt->block_size * rt->chunk_blocks);
 	tr_free(m->a, rt->chunks, (size_t)rt->cap_chunks * sizeof(void *));
 	tr_free(m->a, rt->sort_kind, img->nsorts ? img->nsorts : 1);
 	size_t nte = img->ntentries ? img->ntentries : 1;
@@ -659,14 +692,28 @@ fail:
 	return NULL;
 }
 
-/* Session blocks come 64 to a chunk, recycled through a free list: opening
- * a session after warm-up does not allocate. */
+/* Session blocks come in chunks, recycled through a free list: opening
+ * a session after warm-up does not allocate. A chunk is about
+ * TR_CHUNK_BYTES (at least 64 blocks): the allocator rounds a request up
+ * to its size class (jemalloc adds a page too), which for 64 blocks of an
+ * odd size wasted up to a quarter of the chunk; a large chunk's rounding is
+ * under a block plus a page. Below the runtime worker allocator's purge
+ * threshold (1 MiB, runtime/platform.c): freeing chunks needs no purge. */
+#define TR_CHUNK_BYTES ((size_t)256 << 10)
+
+static uint32_t
+chunk_blocks(size_t block_size)
+{
+	size_t n = TR_CHUNK_BYTES / block_size;
+	return n < 64 ? 64 : (uint32_t)n;
+}
+
 static tr_session *
 block_get(tr_machine *m, tr_image_rt *rt)
 {
 	tr_session *s = rt->free_blocks;
 	if (s) {
-		rt->free_blocks = s->next_closed;
+		rt->free_blocks = *session_link(s);
 		return s;
 	}
 	if (!rt->chunk_left) {
@@ -679,13 +726,15 @@ block_get(tr_machine *m, tr_image_rt *rt)
 			rt->chunks = c;
 			rt->cap_chunks = cap;
 		}
-		char *chunk = tr_alloc(m->a, rt->block_size * 64);
+		if (!rt->chunk_blocks)
+			rt->chunk_blocks = chunk_blocks(rt->block_size);
+		char *chunk = tr_alloc(m->a, rt->block_size * rt->chunk_blocks);
 		if (!chunk)
 			return NULL;
 		rt->chunks[rt->nchunks++] = chunk;
 		rt->chunk_next = chunk;
-		rt->chunk_left = 64;
-		m->st.bytes += rt->block_size * 64;
+		rt->chunk_left = rt->chunk_blocks;
+		m->st.bytes += rt->block_size * rt->chunk_blocks;
 	}
 	s = (tr_session *)rt->chunk_next;
 	rt->chunk_next += rt->block_size;
@@ -784,12 +833,12 @@ tr_machine_free(tr_machine *m)
 		return;
 	const tr_allocator *a = m->a;
 	for (uint32_t i = 0; i < m->table_cap; i++) {
-		tr_session *s = m->table[i];
+		tr_session *s = slot_session(m->table[i]);
 		if (s && s->ext)
 			tr_free(a, s->ext, sizeof *s->ext);
 	}
 	tr_free(a, m->table, (size_t)m->table_cap * sizeof *m->table);
-	tr_free(a, m->table_hash, (size_t)m->table_cap * sizeof *m->table_hash);
+	tr_free(a, m->table_tag, m->table_cap);
 	tr_image_rt *rt = m->images;
 	while (rt) {
 		tr_image_rt *next = rt->next;
@@ -937,9 +986,9 @@ session_close(tr_machine *m, tr_session *s)
 	s->status = TR_SESSION_CLOSED;
 	if (s->ext)
 		s->ext->closed_tick = m->tick;
-	s->next_closed = NULL;
+	*session_link(s) = NULL;
 	if (m->closed_tail)
-		m->closed_tail->next_closed = s;
+		*session_link(m->closed_tail) = s;
 	else
 		m->closed_head = s;
 	m->closed_tail = s;
@@ -1067,7 +1116,7 @@ tr_machine_open_session(tr_machine *m, const tr_image *img, const tr_handler *h,
 		m->nlive++;
 		tr_sched_ready(&m->sched, c->id);
 	}
-	table_insert_raw(m->table, m->table_hash, m->table_cap, s, hash32(sid));
+	table_insert_raw(m->table, m->table_tag, m->table_cap, s, hash32(sid));
 	m->nsessions++;
 	if (!opts->id && sid >= m->next_id)
 		m->next_id = sid + 1;
@@ -1125,7 +1174,7 @@ tr_machine_reap_closed_sessions(tr_machine *m, tr_session_summary *out, size_t m
 	size_t k = 0;
 	while (k < max && m->closed_head) {
 		tr_session *s = m->closed_head;
-		m->closed_head = s->next_closed;
+		m->closed_head = *session_link(s);
 		if (!m->closed_head)
 			m->closed_tail = NULL;
 		tr_image_rt *rt = s->rt;
@@ -1156,7 +1205,7 @@ tr_machine_reap_closed_sessions(tr_machine *m, tr_session_summary *out, size_t m
 		if (s->ext)
 			tr_free(m->a, s->ext, sizeof *s->ext);
 		s->id = 0;
-		s->next_closed = rt->free_blocks;
+		*session_link(s) = rt->free_blocks;
 		rt->free_blocks = s;
 		m->st.sessions_reaped++;
 	}
@@ -1499,7 +1548,7 @@ deliver_records(tr_machine *m, const tr_ingress *base, uint32_t head, uint32_t m
 				uint32_t h = hash32(REC(i)->id);
 				hv[i] = h;
 				__builtin_prefetch(&m->table[h & tmask]);
-				__builtin_prefetch(&m->table_hash[h & tmask]);
+				__builtin_prefetch(&m->table_tag[h & tmask]);
 			}
 			for (uint32_t i = 0; i < k; i++) {
 				tr_session *p = session_guess_h(m, hv[i]);
@@ -2209,7 +2258,7 @@ tr_machine_stats_get(const tr_machine *m, tr_machine_stats *out)
 	out->pool_entries = m->pool.cap;
 	out->in_flight = m->pool.used;
 	out->bytes = m->st.bytes + (size_t)m->pool.cap * sizeof(tr_entry) +
-	             (size_t)m->table_cap * (sizeof(tr_session *) + sizeof(uint32_t)) +
+	             (size_t)m->table_cap * (sizeof(uintptr_t) + 1) +
 	             tr_sched_bytes(&m->sched) +
 	             m->trace.cap * sizeof(tr_event) + m->effects.cap * sizeof(tr_event);
 }

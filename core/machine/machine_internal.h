@@ -2,7 +2,7 @@
  * the files of core/machine include it.
  *
  * Memory layout, chosen so that a live session costs little (a pingpong
- * session, 2 roles and 2 edges, fits in 192 bytes of its own):
+ * session, 2 roles and 2 edges, fits in 152 bytes of its own):
  *   one block per session = tr_session header, then nroles tr_coro, then
  *   nedges tr_edgebuf, then the roles' registers (uint64_t each).
  * Blocks of one image have one size and come from a per-image free list, so
@@ -31,11 +31,17 @@ typedef struct tr_entry {
 	uint64_t bits;
 } tr_entry;
 
+/* Entries below `fresh` have been used (each is in a buffer or on the free
+ * list); those from `fresh` to cap never were, so growth need not thread
+ * them onto the free list: their pages stay untouched (not resident) until
+ * the in-flight count reaches them. Doubling otherwise made a peak just
+ * over a power of two cost twice its memory (issue 6). */
 typedef struct tr_pool {
 	tr_entry *e;
-	uint32_t cap;  /* entries allocated */
-	uint32_t free; /* free-list head */
+	uint32_t cap;   /* entries allocated */
+	uint32_t free;  /* free-list head */
 	uint32_t used;
+	uint32_t fresh; /* first never-used entry */
 } tr_pool;
 
 /* ---- sessions ---- */
@@ -69,7 +75,13 @@ enum { /* tr_edgebuf.flags */
 };
 
 typedef struct tr_coro {
-	void *role_state;
+	/* A closed session's coroutines never run again, so co[0]'s
+	 * role_state slot links the closed FIFO and the free list
+	 * (session_link): 8 bytes less in every session header. */
+	union {
+		void *role_state;
+		struct tr_session *link;
+	};
 	uint32_t pc;
 	uint32_t id;        /* scheduler id */
 	uint32_t wake_next; /* intrusive wake list link (scheduler ids) */
@@ -100,7 +112,6 @@ typedef struct tr_session {
 	tr_image_rt *rt;
 	uint64_t messages;
 	uint64_t opened_tick;
-	struct tr_session *next_closed; /* closed FIFO, and the free list */
 	tr_session_ext *ext;            /* rare features; NULL normally */
 	uint32_t fault_pc;
 	uint16_t handler;               /* index in tr_machine.handlers */
@@ -112,7 +123,14 @@ typedef struct tr_session {
 	uint8_t pad_;
 	tr_coro co[];                   /* nroles, then edges, then registers */
 } tr_session;
-_Static_assert(sizeof(tr_session) == 64, "the session header is one cache line");
+_Static_assert(sizeof(tr_session) == 56, "the session header: memory per session");
+
+/* The closed FIFO's (and the free list's) link: see tr_coro. */
+static inline tr_session **
+session_link(tr_session *s)
+{
+	return &s->co[0].link;
+}
 
 /* Features most sessions do not use, kept out of the hot block. */
 struct tr_session_ext {
@@ -188,6 +206,7 @@ struct tr_image_rt {
 	tr_session *free_blocks;    /* recycled session blocks */
 	void **chunks;              /* slab chunks, freed with the machine */
 	uint32_t nchunks, cap_chunks;
+	uint32_t chunk_blocks;      /* blocks per chunk */
 	uint32_t chunk_left;        /* blocks left in the newest chunk */
 	char *chunk_next;
 };
@@ -233,9 +252,10 @@ struct tr_machine {
 
 	tr_pool pool;
 
-	/* id -> session, open addressing with linear probing. */
-	tr_session **table;
-	uint32_t *table_hash; /* hash32 of each slot's id (valid where table[i]) */
+	/* id -> session, open addressing with linear probing: tagged
+	 * session pointers (machine.c, session table). */
+	uintptr_t *table;
+	uint8_t *table_tag; /* 8 more bits of each slot's hash */
 	uint32_t table_cap; /* power of two */
 	uint32_t nsessions;
 

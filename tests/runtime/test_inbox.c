@@ -297,6 +297,28 @@ test_slots_generations(void **state)
 		assert_int_equal(tr_slot_alloc_any(&t, &idx, &gen), TR_OK);
 	assert_int_equal(idx, 2 * TR_SLOT_SEG_SIZE);
 	assert_int_equal(tr_slot_high_any(&t), 2 * TR_SLOT_SEG_SIZE + 1);
+
+	/* Free slots are chained through their pointers (tagged): they read as
+	 * empty, come back last-in first-out across segments, and once the
+	 * chain is used up allocation goes on with fresh slots. */
+	uint32_t back[3] = {5, TR_SLOT_SEG_SIZE + 7, 2 * TR_SLOT_SEG_SIZE};
+	for (int k = 0; k < 3; k++) {
+		tr_slot_publish_any(&t, back[k], &x);
+		tr_slot_clear_owner(&t, back[k]);
+	}
+	assert_int_equal(tr_slot_give_back_owner(&t, back, 2), TR_OK);
+	assert_int_equal(tr_slot_give_back_owner(&t, &back[2], 1), TR_OK);
+	for (int k = 0; k < 3; k++)
+		assert_null(tr_slot_get_any(&t, back[k]));
+	for (int k = 2; k >= 0; k--) {
+		assert_int_equal(tr_slot_alloc_any(&t, &idx, &gen), TR_OK);
+		assert_int_equal(idx, back[k]);
+		assert_null(tr_slot_get_any(&t, idx)); /* until published */
+		tr_slot_publish_any(&t, idx, &y);
+		assert_ptr_equal(tr_slot_get_any(&t, idx), &y);
+	}
+	assert_int_equal(tr_slot_alloc_any(&t, &idx, &gen), TR_OK);
+	assert_int_equal(idx, 2 * TR_SLOT_SEG_SIZE + 1);
 	tr_slot_table_destroy(&t);
 }
 
@@ -323,6 +345,23 @@ test_platform_affinity_and_alloc(void **state)
 	assert_non_null(p);
 	assert_int_equal(p[99], 7);
 	a->free(a->ctx, p, 5000);
+	/* Blocks of 1 MiB or more purge the arena when freed or moved: the
+	 * contents survive a moving realloc, and the arena stays usable. */
+	size_t big = (size_t)2 << 20;
+	char *q = a->alloc(a->ctx, big);
+	assert_non_null(q);
+	memset(q, 9, big);
+	char *hold = a->alloc(a->ctx, big); /* likely forces the next move */
+	assert_non_null(hold);
+	q = a->realloc(a->ctx, q, big, 4 * big);
+	assert_non_null(q);
+	assert_int_equal(q[0], 9);
+	assert_int_equal(q[big - 1], 9);
+	a->free(a->ctx, hold, big);
+	a->free(a->ctx, q, 4 * big);
+	p = a->alloc(a->ctx, 100);
+	assert_non_null(p);
+	a->free(a->ctx, p, 100);
 	tr_worker_alloc_destroy(&wa);
 }
 

@@ -556,6 +556,59 @@ test_stop_under_load(void **state)
 	free(ptrs);
 }
 
+/* Local placement passes role states to the home in an array it frees
+ * once its machine has them (runtime.c, the record's open_states_): every
+ * path that takes an OPEN frees it. Stop right after the opens, so some
+ * OPENs meet a stopping home (no part opens), others opened a part first;
+ * both end cancelled and free their record (ASan checks the arrays). All-
+ * NULL states need no array. */
+static void
+test_stop_local_states(void **state)
+{
+	(void)state;
+	const uint64_t S = 20000;
+	tr_runtime_config c;
+	tr_runtime *rt;
+	rt_done d = {.expected = 0};
+	rt_wl_role *roles = calloc(S * 2, sizeof *roles);
+	void **ptrs = calloc(S * 2, sizeof *ptrs);
+	void *none[2] = {NULL, NULL};
+	tr_handler hd = rt_wl_handler(&g_pp);
+	tr_runtime_stats s;
+
+	assert_non_null(roles);
+	assert_non_null(ptrs);
+	tr_runtime_config_default(&c);
+	c.threads = 2;
+	c.placement = TR_PLACE_LOCAL;
+	c.on_complete = rt_done_cb;
+	c.complete_ctx = &d;
+	c.start_held = true; /* nothing runs: every session ends by the stop */
+	assert_int_equal(tr_runtime_create(&c, &rt), TR_OK);
+	assert_int_equal(tr_runtime_register_image(rt, g_pp.img), TR_OK);
+	for (uint64_t i = 0; i < S * 2; i++)
+		ptrs[i] = &roles[i];
+	for (uint64_t k = 0; k < S; k++)
+		rt_wl_roles_init(&roles[k * 2], 2, 3);
+	for (uint64_t k = 0; k < S; k++) {
+		tr_session_id id;
+		assert_int_equal(tr_runtime_open_session(rt, g_pp.img, &hd,
+		                                         k % 7 == 3 ? none : &ptrs[k * 2],
+		                                         NULL, &id), TR_OK);
+	}
+	assert_int_equal(tr_runtime_stop(rt, "test stop"), TR_OK);
+	tr_runtime_stats_get(rt, &s, NULL, 0);
+	assert_int_equal(atomic_load(&d.done), S);
+	assert_int_equal(atomic_load(&d.cancelled), S);
+	assert_int_equal(s.sessions_completed, S);
+	assert_int_equal(s.sessions_live, 0);
+	assert_int_equal(s.sessions_freed, S);
+	assert_int_equal(s.messages, 0);
+	tr_runtime_free(rt);
+	free(roles);
+	free(ptrs);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -571,6 +624,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_fault_spread),
 		cmocka_unit_test(test_stop_under_load),
 		cmocka_unit_test(test_start_gate),
+		cmocka_unit_test(test_stop_local_states),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
