@@ -834,7 +834,7 @@ tr_machine_free(tr_machine *m)
 	const tr_allocator *a = m->a;
 	for (uint32_t i = 0; i < m->table_cap; i++) {
 		tr_session *s = slot_session(m->table[i]);
-		if (s && s->ext)
+		if (s && s->has_ext)
 			tr_free(a, s->ext, sizeof *s->ext);
 	}
 	tr_free(a, m->table, (size_t)m->table_cap * sizeof *m->table);
@@ -960,7 +960,6 @@ fault_coro(tr_machine *m, tr_coro *c, tr_fault_kind kind, uint32_t pc, tr_fault 
 	if (s->fault_kind == TR_FAULT_NONE) {
 		s->fault_kind = (uint8_t)kind;
 		s->fault_role = c->role;
-		s->fault_pc = pc;
 	}
 	if (f) {
 		f->kind = kind;
@@ -984,7 +983,7 @@ static void
 session_close(tr_machine *m, tr_session *s)
 {
 	s->status = TR_SESSION_CLOSED;
-	if (s->ext)
+	if (s->has_ext)
 		s->ext->closed_tick = m->tick;
 	*session_link(s) = NULL;
 	if (m->closed_tail)
@@ -1070,12 +1069,17 @@ tr_machine_open_session(tr_machine *m, const tr_image *img, const tr_handler *h,
 	s->id = sid;
 	s->rt = rt;
 	s->handler = hidx;
-	s->opened_tick = m->tick;
-	s->ext = ext;
+	if (ext) {
+		s->ext = ext;
+		s->has_ext = 1;
+	} else {
+		s->opened_tick = m->tick;
+	}
 	s->status = TR_SESSION_OPEN;
 	s->full_policy = (uint8_t)(opts->full_policy > 0 ? opts->full_policy : (int)m->cfg.full_policy);
 	s->fault_kind = TR_FAULT_NONE;
 	if (ext) {
+		ext->opened_tick = m->tick;
 		ext->progress_within = opts->progress_within;
 		ext->last_progress = m->tick;
 		ext->roles_here = here;
@@ -1185,12 +1189,13 @@ tr_machine_reap_closed_sessions(tr_machine *m, tr_session_summary *out, size_t m
 		sum->status = TR_SESSION_REAPED;
 		sum->ok = s->fault_kind == TR_FAULT_NONE;
 		sum->messages = s->messages;
-		sum->opened_tick = s->opened_tick;
-		sum->closed_tick = s->ext ? s->ext->closed_tick : m->tick;
+		sum->opened_tick = session_opened_tick(s);
+		sum->closed_tick = s->has_ext ? s->ext->closed_tick : m->tick;
 		sum->fault.kind = (tr_fault_kind)s->fault_kind;
 		sum->fault.session = s->fault_kind ? s->id : 0;
 		sum->fault.role = s->fault_role;
-		sum->fault.pc = s->fault_pc;
+		/* the faulted coroutine's pc stays where it faulted (fault_coro) */
+		sum->fault.pc = s->fault_kind ? s->co[s->fault_role].pc : 0;
 		tr_edgebuf *edges = tr_session_edges(s, rt->nroles);
 		for (uint32_t e = 0; e < rt->nedges; e++)
 			edge_free_all(m, &edges[e]);
@@ -1202,7 +1207,7 @@ tr_machine_reap_closed_sessions(tr_machine *m, tr_session_summary *out, size_t m
 			coro_id_put(m, c->id);
 		}
 		table_remove(m, s);
-		if (s->ext)
+		if (s->has_ext)
 			tr_free(m->a, s->ext, sizeof *s->ext);
 		s->id = 0;
 		*session_link(s) = rt->free_blocks;
@@ -1653,7 +1658,7 @@ expire_timers(tr_machine *m, uint8_t kind)
 				obs(m, TR_EV_TIMEOUT, s->id, c->role, TR_NIL, TR_NIL, 0, t_copy.deadline);
 				fault_coro(m, c, TR_FAULT_TIMEOUT, c->pc, NULL);
 			}
-		} else if (s->ext) {
+		} else if (s->has_ext) {
 			uint64_t due = s->ext->last_progress + s->ext->progress_within;
 			if (due <= m->tick) {
 				for (uint32_t r = 0; r < s->rt->nroles; r++) {
@@ -1726,7 +1731,7 @@ rout_flush(tr_machine *m)
 static TR_ALWAYS_INLINE void
 progress(tr_session *s, uint64_t tick)
 {
-	if (TR_UNLIKELY(s->ext != NULL))
+	if (TR_UNLIKELY(s->has_ext))
 		s->ext->last_progress = tick;
 }
 

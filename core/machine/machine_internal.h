@@ -2,7 +2,7 @@
  * the files of core/machine include it.
  *
  * Memory layout, chosen so that a live session costs little (a pingpong
- * session, 2 roles and 2 edges, fits in 152 bytes of its own):
+ * session, 2 roles and 2 edges, fits in 136 bytes of its own):
  *   one block per session = tr_session header, then nroles tr_coro, then
  *   nedges tr_edgebuf, then the roles' registers (uint64_t each).
  * Blocks of one image have one size and come from a per-image free list, so
@@ -107,23 +107,34 @@ typedef struct tr_session_ext tr_session_ext;
 typedef struct tr_image_rt tr_image_rt;
 typedef struct tr_hslot tr_hslot;
 
+/* 40 bytes (issue 6, memory per live session). The first fault's pc is not
+ * kept here: a faulted coroutine never runs again, so its own pc field
+ * holds it (co[fault_role].pc). The open tick moves into ext when a session
+ * has one: the two share a word, has_ext tells which it holds. */
 typedef struct tr_session {
 	tr_session_id id;
 	tr_image_rt *rt;
 	uint64_t messages;
-	uint64_t opened_tick;
-	tr_session_ext *ext;            /* rare features; NULL normally */
-	uint32_t fault_pc;
+	union {
+		uint64_t opened_tick;   /* !has_ext */
+		tr_session_ext *ext;    /* has_ext: rare features */
+	};
 	uint16_t handler;               /* index in tr_machine.handlers */
 	uint8_t status;                 /* tr_session_status */
 	uint8_t nlive;                  /* coroutines here not yet terminal */
 	uint8_t full_policy;
 	uint8_t fault_kind;
-	uint8_t fault_role;
-	uint8_t pad_;
+	uint8_t fault_role;             /* valid when fault_kind != NONE */
+	uint8_t has_ext;
 	tr_coro co[];                   /* nroles, then edges, then registers */
 } tr_session;
-_Static_assert(sizeof(tr_session) == 56, "the session header: memory per session");
+_Static_assert(sizeof(tr_session) == 40, "the session header: memory per session");
+
+static inline tr_session_ext *
+session_ext(const tr_session *s)
+{
+	return s->has_ext ? s->ext : NULL;
+}
 
 /* The closed FIFO's (and the free list's) link: see tr_coro. */
 static inline tr_session **
@@ -134,12 +145,19 @@ session_link(tr_session *s)
 
 /* Features most sessions do not use, kept out of the hot block. */
 struct tr_session_ext {
+	uint64_t opened_tick;
 	uint64_t progress_within;
 	uint64_t last_progress;
 	uint64_t closed_tick;
 	uint64_t roles_here;
 	uint32_t priority;
 };
+
+static inline uint64_t
+session_opened_tick(const tr_session *s)
+{
+	return s->has_ext ? s->ext->opened_tick : s->opened_tick;
+}
 
 static inline tr_edgebuf *
 tr_session_edges(tr_session *s, uint32_t nroles)

@@ -107,6 +107,7 @@ run_case(enum fault_case fc)
 	assert_int_equal(rr, TR_RUN_ALL_DONE);
 
 	size_t n = 0, ok = 0, failed = 0;
+	tr_session_summary bad_sum = {0};
 	tr_session_summary *sums = calloc(OTHERS + 1, sizeof *sums);
 	assert_int_equal(tr_machine_reap_closed_sessions(m, sums, OTHERS + 1, &n), TR_OK);
 	assert_int_equal(n, OTHERS + 1);
@@ -114,6 +115,8 @@ run_case(enum fault_case fc)
 		if (sums[i].id == bad) {
 			assert_false(sums[i].ok);
 			assert_int_equal(sums[i].fault.kind, expected_kind[fc]);
+			assert_int_equal(sums[i].fault.session, bad);
+			bad_sum = sums[i];
 			failed++;
 		} else {
 			assert_true(sums[i].ok);
@@ -138,11 +141,21 @@ run_case(enum fault_case fc)
 			assert_int_equal(ev[i + 1].kind, TR_EV_FAULTED);
 			assert_int_equal(ev[i + 1].session, bad);
 			assert_int_equal(ev[i + 1].aux, expected_kind[fc]);
+			/* the summary names the same role and pc as the trace (the
+			 * machine keeps the pc in the faulted coroutine, not in the
+			 * session header) */
+			assert_int_equal(bad_sum.fault.role, ev[i + 1].role);
+			assert_int_equal(bad_sum.fault.pc, ev[i + 1].value);
 			fb++;
 		}
 		if (ev[i].kind == TR_EV_FAULTED)
 			assert_int_equal(ev[i].session, bad);
+		if (ev[i].kind == TR_EV_SESSION_OPENED && ev[i].session == bad)
+			assert_int_equal(bad_sum.opened_tick, ev[i].tick);
+		if (ev[i].kind == TR_EV_SESSION_CLOSED && ev[i].session == bad)
+			assert_true(bad_sum.closed_tick >= ev[i].tick);
 	}
+	assert_true(bad_sum.opened_tick <= bad_sum.closed_tick);
 	assert_int_equal(fb, 1);
 	tr_trace_free(t);
 	tr_machine_free(m);
