@@ -743,6 +743,8 @@ typedef struct progress {
 	double t0, last;
 	uint64_t total;
 	uint64_t expect_msgs; /* S times the workload formula; 0: unknown */
+	uint64_t opened;      /* sessions opened so far, while opening */
+	bool opening;         /* before the release: nothing runs yet */
 	bool shown;
 } progress;
 
@@ -770,16 +772,30 @@ progress_show(progress *p, uint64_t done, uint64_t msgs, double now, bool final)
 	p->shown = true;
 	fmt_rate(rate, r, sizeof r);
 	fmt_secs(el, e, sizeof e);
-	fmt_secs(eta, t, sizeof t);
-	if (p->tty)
+	/* No estimate before the first message or session: "?" beats 0 s. */
+	if (done >= p->total)
+		snprintf(t, sizeof t, "0 s");
+	else if (eta > 0)
+		fmt_secs(eta, t, sizeof t);
+	else
+		snprintf(t, sizeof t, "?");
+	if (p->opening) {
+		/* Sessions are held until the last is open (WORKLOADS.md). */
+		if (p->tty)
+			fprintf(stderr, "\r  opening %" PRIu64 "/%" PRIu64 " sessions  "
+			        "elapsed %s\033[K", p->opened, p->total, e);
+		else
+			fprintf(stderr, "progress: opening %" PRIu64 "/%" PRIu64
+			        " sessions, elapsed %s\n", p->opened, p->total, e);
+	} else if (p->tty) {
 		fprintf(stderr, "\r  %" PRIu64 "/%" PRIu64 " sessions done  %smsgs/s  "
 		        "elapsed %s  ETA %s\033[K%s",
-		        done, p->total, r, e, done < p->total ? t : "0 s",
-		        final ? "\n" : "");
-	else
+		        done, p->total, r, e, t, final ? "\n" : "");
+	} else {
 		fprintf(stderr, "progress: %" PRIu64 "/%" PRIu64 " sessions done, "
 		        "%smsgs/s, elapsed %s, ETA %s\n",
-		        done, p->total, r, e, done < p->total ? t : "0 s");
+		        done, p->total, r, e, t);
+	}
 	fflush(stderr);
 }
 
@@ -1109,6 +1125,8 @@ run_on_runtime(const run_opts *o, const tr_image *img, tr_synth *syn,
 		misplaced += (id & 0xffu) != i % T;
 		if ((i & 0xffff) == 0xffff) {
 			tr_runtime_stats_get(rt, &st_rt, NULL, 0);
+			pr.opening = true;
+			pr.opened = i + 1;
 			progress_show(&pr, st_rt.sessions_completed, st_rt.messages, now_s(),
 			              false);
 		}
@@ -1122,6 +1140,7 @@ run_on_runtime(const run_opts *o, const tr_image *img, tr_synth *syn,
 	uint64_t rel = now_ns();
 	for (uint64_t k = 0; k < lat->n; k++)
 		atomic_store_explicit(&c.open_ns[k], rel, memory_order_relaxed);
+	pr.opening = false;
 	if ((st = tr_runtime_release(rt)) != TR_OK) {
 		snprintf(rr->why, sizeof rr->why, "release: %s", tr_status_str(st));
 		rc = EXIT_RUNFAIL;
