@@ -10,9 +10,11 @@
  *     (slots.h) before its OPEN command is queued, so any thread can find it
  *     by id at once. Its immutable fields (image and handler, as indices
  *     into the runtime's append-only tables, role states, host roles) are
- *     read by every worker that hosts one of its roles; `status` is
- *     written by the home; part[w] is written and read by worker w only.
- *     Everything else in it belongs to the home worker.
+ *     read by every worker that hosts one of its roles; so is the
+ *     priority, which the home moves out of the OPEN command when it pops
+ *     it, before any part opens (rt_live); `status` is written by the
+ *     home; part[w] is written and read by worker w only. Everything else
+ *     in it belongs to the home worker.
  * S2. The home opens its own part (tr_machine_open_session with roles_here =
  *     the roles placed on it) and sends OPEN to every other participant
  *     over its SPSC ring. A participant may hear of the session first from
@@ -118,12 +120,16 @@ enum { PART_NONE = 0, PART_OPEN = 1, PART_DONE = 2 };
 enum { CMD_OPEN = 1, CMD_POST = 2, CMD_CANCEL = 3, CMD_STOP = 4 };
 
 /* What every command starts with; OPEN is nothing more (the session
- * record carries it), the others are an rt_cmd. */
+ * record carries it), the others are an rt_cmd. op and heap are bytes so
+ * that an OPEN's priority fits in what would be padding: the record keeps
+ * no other copy until the home pops it (rt_session). */
 typedef struct rt_cmd_hdr {
 	tr_mpsc_node node; /* first: the queue hands back node pointers */
-	uint32_t op;
+	uint8_t op;
 	bool heap;         /* an rt_cmd freed by the worker after use */
+	uint32_t priority; /* OPEN: the session's; unused by an rt_cmd */
 } rt_cmd_hdr;
+_Static_assert(sizeof(rt_cmd_hdr) == 16, "the OPEN header is the record's first 16 bytes");
 
 typedef struct rt_cmd {
 	rt_cmd_hdr hdr;    /* first */
@@ -137,40 +143,53 @@ typedef struct rt_cmd {
  * "cancelled by host" and the home's stop reason (rt_reason). */
 enum { RR_NONE = 0, RR_HOST = 1, RR_STOP = 2 };
 
-/* One per session, allocated by the opening host thread: its size is what
- * a live session costs the runtime on top of the machines' parts, so the
- * fields are packed (issue 6, scale): the handler and the image are
- * indices into runtime-wide tables, flags are bits, what can be derived is
- * (the part count from the placement, "a cancel was sent" from status,
- * "a fault" from fault_kind), and the optional tails are left out when
- * they would be NULL or 0. The bit-fields read by other threads (image,
- * has_states) and the home's are kept apart by whole bytes: a bit-field
- * store may rewrite its neighbours. */
-typedef struct rt_session {
-	/* The OPEN command until the home pops it (S2); from rt_complete on,
-	 * the epoch entry. The OPEN is popped before the session can complete,
-	 * and the queue never touches a node it has handed back
-	 * (tr_mpsc_pop_sc), so the two never overlap in time. */
-	union {
-		rt_cmd_hdr open_cmd;
-		ck_epoch_entry_t epoch_entry;
-	};
-	/* immutable after publication (S1) */
-	tr_session_id id;
-	uint32_t priority;
-	uint16_t handler;          /* index in the handler table (rt_hentry_at) */
-	uint8_t image : 6;         /* index in rt->images */
-	uint8_t has_states : 1;    /* role_states[] present (spread placement) */
-	uint8_t open_states : 1;   /* open_states_ present (local placement) */
-	uint8_t nroles;            /* <= 255 */
-	_Atomic uint8_t status;    /* RS_*: written by the home */
+/* What a record holds in its first 16 bytes from the moment the home pops
+ * its OPEN (rt_handle_open) until rt_complete hands them to the epoch.
+ * The home's tally of the parts' ends: nothing touches it before the pop,
+ * since every part, and so every PART_DONE, comes after it, and a host
+ * cancel or a stop acts only on a session the pop has made RS_OPEN. The
+ * priority, copied out of the OPEN header: every worker that opens a part
+ * reads it (rt_open_part), after the home's OPEN message or a message of
+ * a part, which carry the home's write to it. */
+typedef struct rt_live {
 	/* home only */
+	uint32_t fault_pc;
 	uint8_t fault_role;        /* 255: none */
 	uint8_t parts_done : 7;    /* <= TR_RUNTIME_MAX_THREADS */
 	uint8_t any_cancel : 1;    /* a part ended CANCELLED (or never ran) */
 	uint8_t fault_kind : 6;    /* the first fault not CANCELLED; NONE: none */
 	uint8_t reason : 2;        /* RR_*: the first reason a cancel was given */
-	uint32_t fault_pc;
+	/* written by the home at the pop, before any part opens; then read-only */
+	uint32_t priority;
+} rt_live;
+_Static_assert(sizeof(rt_live) <= sizeof(rt_cmd_hdr), "rt_live fits in the OPEN header's bytes");
+
+/* One per session, allocated by the opening host thread: its size is what
+ * a live session costs the runtime on top of the machines' parts, so the
+ * fields are packed (issue 6, scale): the handler and the image are
+ * indices into runtime-wide tables, flags are bits, what can be derived is
+ * (the part count from the placement, "a cancel was sent" from status,
+ * "a fault" from fault_kind), the optional tails are left out when they
+ * would be NULL or 0, what lives only part of the session's life shares
+ * bytes with what lives the rest (the OPEN header, rt_live, the epoch
+ * entry; open_states_ and messages), and the tail starts where the fields
+ * end, not at sizeof: 45 bytes and part[2] fit jemalloc's 48-byte class.
+ * The bit-fields read by other threads (image, has_states) and the home's
+ * (in rt_live) are kept apart by whole bytes: a bit-field store may
+ * rewrite its neighbours. */
+typedef struct rt_session {
+	/* The OPEN command until the home pops it (S2); then the home's
+	 * rt_live; from rt_complete on, the epoch entry. The OPEN is popped
+	 * before any part opens, the queue never touches a node it has handed
+	 * back (tr_mpsc_pop_sc), and rt_complete reads the last of rt_live
+	 * before ck_epoch_call, so no two overlap in time. */
+	union {
+		rt_cmd_hdr open_cmd;
+		rt_live live;
+		ck_epoch_entry_t epoch_entry;
+	};
+	/* immutable after publication (S1) */
+	tr_session_id id;
 	union {
 		void *user;        /* until on_complete has returned */
 		tr_runtime *rt;    /* then, for rt_session_free_cb */
@@ -179,19 +198,28 @@ typedef struct rt_session {
 	 * its part, in a separate array that the home then frees (the
 	 * machine's coroutines keep them from then on), where the record's
 	 * tail would hold them for the session's whole life: issue 6, 16
-	 * bytes a pingpong session. messages is 0 until the part is open, so
-	 * it lends its bytes. Spread sessions keep the tail: other workers
-	 * open their parts later, lazily. */
+	 * bytes a pingpong session. messages (home only) is 0 until the part
+	 * is open, so it lends its bytes. Spread sessions keep the tail: other
+	 * workers open their parts later, lazily. */
 	union {
 		uint64_t messages;
 		void **open_states_;  /* nroles, when open_states */
 	};
-	/* Then, in this order: role_states[nroles] when has_states, host_roles
-	 * (uint64_t) when the id's host bit is set, part[threads]: part[w] is
-	 * written and read by worker w only. */
-	void *role_states[];
+	uint16_t handler;          /* index in the handler table (rt_hentry_at) */
+	uint8_t image : 6;         /* index in rt->images */
+	uint8_t has_states : 1;    /* role states in the tail (spread placement) */
+	uint8_t open_states : 1;   /* open_states_ present (local placement) */
+	uint8_t nroles;            /* <= 255 */
+	_Atomic uint8_t status;    /* RS_*: written by the home */
+	/* Then, in this order: role_states[nroles] when has_states, at
+	 * sizeof(rt_session) so that the pointers are aligned
+	 * (rt_role_states); host_roles (uint64_t, unaligned) when the id's
+	 * host bit is set; part[threads]: part[w] is written and read by
+	 * worker w only. */
+	uint8_t tail[];
 } rt_session;
-_Static_assert(sizeof(rt_session) == 56, "a live session's fixed cost: keep it packed");
+_Static_assert(offsetof(rt_session, tail) == 45, "a live session's fixed cost: keep it packed");
+_Static_assert(sizeof(rt_session) % alignof(void *) == 0, "role states in the tail are aligned");
 _Static_assert(TR_RUNTIME_MAX_THREADS <= 127, "parts are counted in 7 bits, homes in bytes");
 _Static_assert(TR_FAULT_COUNT_ <= 64 && TR_FAULT_NONE == 0, "fault_kind: 6 bits, 0 is none");
 _Static_assert(ATOMIC_CHAR_LOCK_FREE == 2, "status is a lock-free byte");
@@ -200,14 +228,22 @@ _Static_assert(ATOMIC_CHAR_LOCK_FREE == 2, "status is a lock-free byte");
 static size_t
 rt_session_size(uint32_t nroles, bool states, bool host, uint32_t T)
 {
-	return sizeof(rt_session) + (states ? (size_t)nroles * sizeof(void *) : 0) +
-	       (host ? sizeof(uint64_t) : 0) + T;
+	size_t at = states ? sizeof(rt_session) + (size_t)nroles * sizeof(void *)
+	                   : offsetof(rt_session, tail);
+	return at + (host ? sizeof(uint64_t) : 0) + T;
 }
 
 static size_t
 rt_record_size(const rt_session *s, uint32_t T)
 {
 	return rt_session_size(s->nroles, s->has_states, RT_ID_HOSTBIT(s->id), T);
+}
+
+/* The role states in the tail (spread placement), or NULL. */
+static inline void **
+rt_role_states(const rt_session *s)
+{
+	return s->has_states ? (void **)((char *)s + sizeof(rt_session)) : NULL;
 }
 
 /* part[T] after the other tails (S1). */
@@ -224,7 +260,8 @@ rt_host_roles(const rt_session *s)
 {
 	uint64_t v = 0;
 	if (RT_ID_HOSTBIT(s->id))
-		memcpy(&v, &s->role_states[s->has_states ? s->nroles : 0], sizeof v);
+		memcpy(&v, (char *)s + rt_session_size(s->nroles, s->has_states, false, 0),
+		       sizeof v);
 	return v;
 }
 
@@ -794,7 +831,7 @@ rt_give_back_slots(rt_worker *w)
 static const char *
 rt_reason(const rt_worker *w, const rt_session *s)
 {
-	switch (s->reason) {
+	switch (s->live.reason) {
 	case RR_HOST:
 		return "cancelled by host";
 	case RR_STOP:
@@ -809,7 +846,7 @@ rt_complete(rt_worker *w, rt_session *s)
 {
 	tr_runtime *rt = w->rt;
 	tr_runtime_summary sum;
-	bool have_fault = s->fault_kind != TR_FAULT_NONE;
+	bool have_fault = s->live.fault_kind != TR_FAULT_NONE;
 	const char *reason = rt_reason(w, s);
 
 	/* Release: pairs with acquire loads of status in the host calls. */
@@ -825,14 +862,14 @@ rt_complete(rt_worker *w, rt_session *s)
 	sum.user = s->user;
 	sum.messages = s->messages;
 	/* A part that did not end ok set any_cancel or a fault. */
-	sum.ok = !have_fault && !s->any_cancel;
+	sum.ok = !have_fault && !s->live.any_cancel;
 	sum.cancelled = !sum.ok && !have_fault && reason != NULL;
 	if (have_fault) {
-		sum.fault.kind = (tr_fault_kind)s->fault_kind;
+		sum.fault.kind = (tr_fault_kind)s->live.fault_kind;
 		sum.fault.session = s->id;
-		sum.fault.role = s->fault_role == 255 ? UINT32_MAX : s->fault_role;
-		sum.fault.pc = s->fault_pc;
-	} else if (s->any_cancel || reason != NULL) {
+		sum.fault.role = s->live.fault_role == 255 ? UINT32_MAX : s->live.fault_role;
+		sum.fault.pc = s->live.fault_pc;
+	} else if (s->live.any_cancel || reason != NULL) {
 		sum.fault.kind = TR_FAULT_CANCELLED;
 		sum.fault.session = s->id;
 	} else {
@@ -855,6 +892,7 @@ rt_complete(rt_worker *w, rt_session *s)
 		rt->cfg.on_complete(rt->cfg.complete_ctx, &sum);
 	atomic_fetch_add_explicit(&rt->completed, 1, memory_order_relaxed);
 	s->rt = rt; /* user's last reader was on_complete */
+	/* rt_live ends here: its bytes become the epoch entry. */
 	ck_epoch_call(w->erec, &s->epoch_entry, rt_session_free_cb);
 	rt_live_dec(rt);
 }
@@ -868,8 +906,8 @@ rt_home_cancel(rt_worker *w, rt_session *s, uint8_t reason)
 	 * writes it). */
 	if (atomic_load_explicit(&s->status, memory_order_relaxed) >= RS_CLOSING)
 		return;
-	if (s->reason == RR_NONE)
-		s->reason = reason;
+	if (s->live.reason == RR_NONE)
+		s->live.reason = reason;
 	atomic_store_explicit(&s->status, RS_CLOSING, memory_order_relaxed);
 	for (uint32_t p = 0; p < rt->T; p++) {
 		if (rt_roles_on(rt, s, p) == 0)
@@ -889,18 +927,18 @@ rt_home_part_done(rt_worker *w, rt_session *s, bool ok, uint64_t messages,
                   const tr_fault *f)
 {
 	s->messages += messages;
-	s->parts_done++;
+	s->live.parts_done++;
 	if (!ok) {
 		if (f->kind == TR_FAULT_CANCELLED || f->kind == TR_FAULT_NONE) {
-			s->any_cancel = true;
-		} else if (s->fault_kind == TR_FAULT_NONE) {
-			s->fault_kind = (uint8_t)f->kind;
-			s->fault_role = (uint8_t)(f->role > 255 ? 255 : f->role);
-			s->fault_pc = f->pc;
+			s->live.any_cancel = true;
+		} else if (s->live.fault_kind == TR_FAULT_NONE) {
+			s->live.fault_kind = (uint8_t)f->kind;
+			s->live.fault_role = (uint8_t)(f->role > 255 ? 255 : f->role);
+			s->live.fault_pc = f->pc;
 		}
 		rt_home_cancel(w, s, RR_NONE);
 	}
-	if (s->parts_done == rt_parts_total(w->rt, s))
+	if (s->live.parts_done == rt_parts_total(w->rt, s))
 		rt_complete(w, s);
 }
 
@@ -931,7 +969,7 @@ rt_open_part(rt_worker *w, rt_session *s, void *const *states)
 	memset(&o, 0, sizeof o);
 	o.id = s->id;
 	o.roles_here = rt_roles_on(w->rt, s, w->index);
-	o.priority = s->priority;
+	o.priority = s->live.priority; /* set at the pop, before any part opens */
 	o.full_policy = -1;
 	o.role_state = (void **)states;
 	const tr_handler *h = &rt_hentry_at(w->rt, s->handler)->h;
@@ -960,7 +998,7 @@ rt_deliver(rt_worker *w, rt_session *s, uint32_t from, uint32_t to, uint32_t lab
            tr_value v)
 {
 	if (rt_part(s)[w->index] == PART_NONE)
-		rt_open_part(w, s, s->has_states ? s->role_states : NULL); /* S2 */
+		rt_open_part(w, s, rt_role_states(s)); /* S2 */
 	if (rt_part(s)[w->index] != PART_OPEN) {
 		w->dropped_here++;
 		return;
@@ -976,10 +1014,13 @@ static void
 rt_handle_open(rt_worker *w, rt_session *s)
 {
 	tr_runtime *rt = w->rt;
-	void **states = s->has_states ? s->role_states : NULL;
+	void **states = rt_role_states(s);
 	/* Read now: a failed open may complete (and retire) s. */
 	size_t own = s->open_states ? (size_t)s->nroles * sizeof(void *) : 0;
 
+	/* The OPEN header's bytes are ours from the pop on (rt_live): no part
+	 * is open yet, so nothing else reads them. */
+	s->live = (rt_live){.priority = s->open_cmd.priority};
 	if (own) {
 		states = s->open_states_;
 		s->messages = 0;
@@ -988,10 +1029,10 @@ rt_handle_open(rt_worker *w, rt_session *s)
 	if (w->stopping) {
 		tr_free(rt->a, own ? states : NULL, own);
 		/* Stop has begun: the session never runs. */
-		s->reason = RR_STOP;
-		s->any_cancel = true;
+		s->live.reason = RR_STOP;
+		s->live.any_cancel = true;
 		atomic_store_explicit(&s->status, RS_CLOSING, memory_order_relaxed);
-		s->parts_done = rt_parts_total(rt, s);
+		s->live.parts_done = rt_parts_total(rt, s);
 		rt_complete(w, s);
 		return;
 	}
@@ -1101,7 +1142,7 @@ rt_handle_x(rt_worker *w, const tr_xmsg *m)
 	}
 	case TR_XOP_OPEN:
 		if (rt_part(s)[w->index] == PART_NONE)
-			rt_open_part(w, s, s->has_states ? s->role_states : NULL);
+			rt_open_part(w, s, rt_role_states(s));
 		break;
 	case TR_XOP_CANCEL:
 		if (rt_part(s)[w->index] == PART_OPEN) {
@@ -1669,7 +1710,7 @@ tr_runtime_open_session(tr_runtime *rt, const tr_image *img, const tr_handler *h
 		goto fail_live;
 	}
 	s->id = rt_make_id(home, host_roles != 0, slot, gen);
-	s->priority = opts != NULL ? opts->priority : 0;
+	s->open_cmd.priority = opts != NULL ? opts->priority : 0;
 	s->handler = hidx;
 	s->image = (uint8_t)image;
 	s->has_states = tail;
@@ -1682,9 +1723,10 @@ tr_runtime_open_session(tr_runtime *rt, const tr_image *img, const tr_handler *h
 	atomic_init(&s->status, RS_PENDING);
 	s->user = opts != NULL ? opts->user : NULL;
 	if (tail)
-		memcpy(s->role_states, role_states, ssize);
+		memcpy(rt_role_states(s), role_states, ssize);
 	if (host_roles != 0)
-		memcpy(&s->role_states[tail ? nroles : 0], &host_roles, sizeof host_roles);
+		memcpy((char *)s + rt_session_size(nroles, tail, false, 0), &host_roles,
+		       sizeof host_roles);
 	s->open_cmd.op = CMD_OPEN;
 	*id = s->id;
 	atomic_fetch_add_explicit(&rt->opened, 1, memory_order_relaxed);

@@ -1,8 +1,9 @@
 /* tests/runtime/test_runtime.c: the runtime's API and life cycle: argument
  * checks, host roles (post / on_host_message), cancel, fault propagation
  * across workers (runtime.c S3), idle CPU and wake-up (issue 5, done-when
- * 4; rt_sync.h W1-W5), stop under load (done-when 5) and the start
- * gate (runtime.c G1).
+ * 4; rt_sync.h W1-W5), stop under load (done-when 5), the start gate
+ * (runtime.c G1), every field of the completion summary and the session
+ * priority (the record's rt_live).
  * Argument 1: idle seconds (default 5). Argument 2: live sessions for the
  * stop test (default 100000). */
 #include <pthread.h>
@@ -609,6 +610,300 @@ test_stop_local_states(void **state)
 	free(ptrs);
 }
 
+/* ---- what the summary reports (runtime.c, rt_live) ---- */
+
+/* One session's summary, kept through its user pointer. */
+typedef struct sum_rec {
+	tr_session_id id;
+	uint32_t calls;
+	bool ok, cancelled;
+	tr_fault fault;
+	uint64_t messages;
+	const char *reason;
+	const void *user;
+} sum_rec;
+
+static pthread_mutex_t g_sum_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+sum_cb(void *ctx, const tr_runtime_summary *s)
+{
+	(void)ctx;
+	sum_rec *r = s->user;
+	pthread_mutex_lock(&g_sum_lock);
+	r->id = s->id;
+	r->calls++;
+	r->ok = s->ok;
+	r->cancelled = s->cancelled;
+	r->fault = s->fault;
+	r->messages = s->messages;
+	r->reason = s->reason;
+	r->user = s->user;
+	pthread_mutex_unlock(&g_sum_lock);
+}
+
+static tr_runtime *
+sum_runtime(uint32_t T, tr_placement placement, tr_policy policy)
+{
+	tr_runtime_config c;
+	tr_runtime *rt;
+
+	tr_runtime_config_default(&c);
+	c.threads = T;
+	c.placement = placement;
+	c.policy = policy;
+	c.on_complete = sum_cb;
+	c.start_held = true;
+	assert_int_equal(tr_runtime_create(&c, &rt), TR_OK);
+	assert_int_equal(tr_runtime_register_image(rt, g_ring.img), TR_OK);
+	assert_int_equal(tr_runtime_register_image(rt, g_pp.img), TR_OK);
+	return rt;
+}
+
+/* Every field of the summary, for sessions that end ok, faulted, cancelled
+ * by the host and by stop, at two and three workers, local and spread: the
+ * home keeps its tally of the parts' ends in the bytes its OPEN command
+ * had, and the priority moves from there too, so a field in the wrong
+ * place, or written before the pop, shows up here. *pc: the faulting pc,
+ * the same for every run (0: not known yet). */
+static void
+summary_run(uint32_t T, tr_placement placement, uint32_t *pc)
+{
+	enum { S = 24, K = 8, FAULTED = 5, CANCELLED = 6, STOPPED = 4 };
+	const int64_t R = 3;
+	const uint64_t expected = rt_wl_expected(RT_WL_RING, R);
+	rt_wl_role *roles = calloc(S * K, sizeof *roles);
+	void **ptrs = calloc(S * K, sizeof *ptrs);
+	sum_rec rec[S + 1 + STOPPED];
+	tr_session_id ids[S + 1 + STOPPED];
+	tr_handler hd = rt_wl_handler(&g_ring), hp = rt_wl_handler(&g_pp);
+	rt_wl_role pr[2];
+	void *pptrs[2] = {NULL, &pr[1]};
+	tr_runtime_stats st;
+
+	assert_non_null(roles);
+	assert_non_null(ptrs);
+	memset(rec, 0, sizeof rec);
+	atomic_store(&g_ring.errors, 0);
+	tr_runtime *rt = sum_runtime(T, placement, TR_POLICY_PRIORITY);
+	for (uint64_t i = 0; i < S * K; i++)
+		ptrs[i] = &roles[i];
+	for (uint64_t k = 0; k < S; k++)
+		rt_wl_roles_init(&roles[k * K], K, R);
+	roles[FAULTED * K + 3].fail = 1; /* its role P3 faults at its first send */
+	for (uint64_t k = 0; k < S; k++) {
+		tr_runtime_session_opts o = {.priority = (uint32_t)(k * 7 % 5), .user = &rec[k]};
+		assert_int_equal(tr_runtime_open_session(rt, g_ring.img, &hd, &ptrs[k * K], &o,
+		                                         &ids[k]), TR_OK);
+	}
+	/* The host plays pingpong's A: the record has the host-roles tail. */
+	rt_wl_roles_init(pr, 2, 1);
+	tr_runtime_session_opts ho = {.host_roles = 1, .priority = 9, .user = &rec[S]};
+	assert_int_equal(tr_runtime_open_session(rt, g_pp.img, &hp, pptrs, &ho, &ids[S]), TR_OK);
+	assert_int_equal(tr_runtime_post(rt, ids[S], 1, 0, 0, tr_value_unit()), TR_E_INVALID);
+	assert_int_equal(tr_runtime_cancel(rt, ids[CANCELLED]), TR_OK);
+	assert_int_equal(tr_runtime_release(rt), TR_OK);
+	/* Every ring session ends; the host's waits for A. */
+	for (int i = 0; i < 2000; i++) {
+		tr_runtime_stats_get(rt, &st, NULL, 0);
+		if (st.sessions_completed == S)
+			break;
+		usleep(5000);
+	}
+	assert_int_equal(tr_runtime_cancel(rt, ids[S]), TR_OK);
+	assert_int_equal(tr_runtime_drain(rt, 20000), TR_OK);
+	assert_int_equal(tr_runtime_stop(rt, NULL), TR_OK);
+	tr_runtime_stats_get(rt, &st, NULL, 0);
+	assert_int_equal(st.sessions_freed, S + 1);
+	tr_runtime_free(rt);
+
+	/* Stop before anything runs: some OPENs meet a stopping home, others
+	 * opened their parts first (the home cancels them). */
+	rt = sum_runtime(T, placement, TR_POLICY_COOPERATIVE);
+	for (uint64_t k = 0; k < STOPPED; k++) {
+		tr_runtime_session_opts o = {.priority = 1, .user = &rec[S + 1 + k]};
+		rt_wl_roles_init(&roles[k * K], K, R);
+		assert_int_equal(tr_runtime_open_session(rt, g_ring.img, &hd, &ptrs[k * K], &o,
+		                                         &ids[S + 1 + k]), TR_OK);
+	}
+	if (placement == TR_PLACE_SPREAD)
+		usleep(20000);
+	assert_int_equal(tr_runtime_stop(rt, "summary stop"), TR_OK);
+	tr_runtime_free(rt);
+
+	/* Read without the lock: free joined the workers, so every summary is
+	 * final, and a failed check must not leave the lock held. */
+	for (uint64_t k = 0; k < S + 1 + STOPPED; k++) {
+		sum_rec *r = &rec[k];
+		assert_int_equal(r->calls, 1);
+		assert_int_equal(r->id, ids[k]);
+		assert_ptr_equal(r->user, r);
+		if (k == FAULTED) {
+			assert_false(r->ok);
+			assert_false(r->cancelled);
+			assert_int_equal(r->fault.kind, TR_FAULT_INVOKE);
+			assert_int_equal(r->fault.session, ids[k]);
+			assert_int_equal(r->fault.role, 3);
+			if (*pc == 0)
+				*pc = r->fault.pc;
+			assert_int_equal(r->fault.pc, *pc);
+			assert_null(r->reason);
+		} else if (k == CANCELLED || k == S) {
+			assert_false(r->ok);
+			assert_true(r->cancelled);
+			assert_int_equal(r->fault.kind, TR_FAULT_CANCELLED);
+			assert_int_equal(r->fault.session, ids[k]);
+			assert_string_equal(r->reason, "cancelled by host");
+			assert_int_equal(r->messages, 0);
+		} else if (k > S) {
+			assert_false(r->ok);
+			assert_true(r->cancelled);
+			assert_int_equal(r->fault.kind, TR_FAULT_CANCELLED);
+			assert_string_equal(r->reason, "summary stop");
+			assert_int_equal(r->messages, 0);
+		} else {
+			assert_true(r->ok);
+			assert_false(r->cancelled);
+			assert_int_equal(r->fault.kind, TR_FAULT_NONE);
+			assert_null(r->reason);
+			assert_int_equal(r->messages, expected);
+		}
+	}
+	assert_int_equal(atomic_load(&g_ring.errors), 0);
+	free(roles);
+	free(ptrs);
+}
+
+static void
+test_summary_fields(void **state)
+{
+	(void)state;
+	uint32_t pc = 0;
+	summary_run(2, TR_PLACE_LOCAL, &pc);
+	summary_run(2, TR_PLACE_SPREAD, &pc);
+	summary_run(3, TR_PLACE_LOCAL, &pc);
+	summary_run(3, TR_PLACE_SPREAD, &pc);
+	assert_int_not_equal(pc, 0);
+}
+
+/* The priority reaches every part (runtime.c, rt_live): under the priority
+ * policy, the A roles a worker holds make their first choice in priority
+ * order, highest first, whichever worker is the session's home. */
+typedef struct prio_role {
+	rt_wl_role r; /* first: the workload's handler reads it */
+	uint32_t priority;
+} prio_role;
+
+typedef struct prio_log {
+	pthread_t who;
+	uint32_t priority;
+} prio_log;
+
+static tr_status (*g_inner_choose)(void *, const tr_effect *, const uint32_t *, uint32_t,
+                                   uint32_t *);
+static prio_log g_plog[512];
+static uint32_t g_nplog;
+
+static tr_status
+prio_on_choose(void *ctx, const tr_effect *e, const uint32_t *labels, uint32_t n,
+               uint32_t *pick)
+{
+	prio_role *pr = e->role_state;
+	if (e->role == 0 && pr != NULL && pr->r.chosen == 0) {
+		pthread_mutex_lock(&g_sum_lock);
+		if (g_nplog < sizeof g_plog / sizeof g_plog[0])
+			g_plog[g_nplog++] = (prio_log){pthread_self(), pr->priority};
+		pthread_mutex_unlock(&g_sum_lock);
+	}
+	return g_inner_choose(ctx, e, labels, n, pick);
+}
+
+static void
+prio_run(tr_placement placement)
+{
+	enum { N = 256 };
+	const uint32_t T = 2;
+	prio_role *roles = aligned_alloc(64, N * 2 * sizeof *roles);
+	void **ptrs = calloc(N * 2, sizeof *ptrs);
+	sum_rec *rec = calloc(N, sizeof *rec);
+	tr_handler hd = rt_wl_handler(&g_pp);
+
+	assert_non_null(roles);
+	assert_non_null(ptrs);
+	assert_non_null(rec);
+	memset(roles, 0, N * 2 * sizeof *roles);
+	g_inner_choose = hd.on_choose;
+	hd.on_choose = prio_on_choose;
+	g_nplog = 0;
+	tr_runtime *rt = sum_runtime(T, placement, TR_POLICY_PRIORITY);
+	for (uint32_t k = 0; k < N; k++) {
+		/* every priority in 0..N-1, in a scattered order */
+		uint32_t prio = (k * 97u + 13u) % N;
+		rt_wl_roles_init(&roles[2 * k].r, 1, 1);
+		rt_wl_roles_init(&roles[2 * k + 1].r, 1, 1);
+		for (uint32_t r = 0; r < 2; r++) {
+			roles[2 * k + r].priority = prio;
+			ptrs[2 * k + r] = &roles[2 * k + r];
+		}
+		tr_runtime_session_opts o = {.priority = prio, .user = &rec[k]};
+		tr_session_id id;
+		assert_int_equal(tr_runtime_open_session(rt, g_pp.img, &hd, &ptrs[2 * k], &o, &id),
+		                 TR_OK);
+	}
+	/* Every part open before the release, so that a worker's first round
+	 * sees all its A roles ready (a worker that took only some OPENs
+	 * before it saw the release would run those first). */
+	const uint64_t parts = placement == TR_PLACE_SPREAD ? N * T : N;
+	tr_runtime_worker_stats ws[2];
+	tr_runtime_stats st;
+	for (int i = 0; i < 1000; i++) {
+		tr_runtime_stats_get(rt, &st, ws, T);
+		if (ws[0].parts_live + ws[1].parts_live == parts)
+			break;
+		usleep(5000);
+	}
+	assert_int_equal(ws[0].parts_live + ws[1].parts_live, parts);
+	assert_int_equal(tr_runtime_release(rt), TR_OK);
+	assert_int_equal(tr_runtime_drain(rt, 20000), TR_OK);
+	assert_int_equal(tr_runtime_stop(rt, NULL), TR_OK);
+	tr_runtime_free(rt);
+
+	/* free joined the workers: the log is final (read without the lock). */
+	assert_int_equal(g_nplog, N);
+	for (uint32_t k = 0; k < N; k++)
+		assert_true(rec[k].ok);
+	/* Per worker thread, the first choices come in priority order. */
+	uint32_t seen = 0;
+	for (uint32_t i = 0; i < g_nplog; i++) {
+		uint32_t last = UINT32_MAX;
+		bool first = true;
+		for (uint32_t j = 0; j < i; j++)
+			first = first && !pthread_equal(g_plog[j].who, g_plog[i].who);
+		if (!first)
+			continue;
+		for (uint32_t j = i; j < g_nplog; j++) {
+			if (!pthread_equal(g_plog[j].who, g_plog[i].who))
+				continue;
+			assert_true(g_plog[j].priority <= last);
+			last = g_plog[j].priority;
+			seen++;
+		}
+	}
+	assert_int_equal(seen, N);
+	assert_int_equal(atomic_load(&g_pp.errors), 0);
+	free(roles);
+	free(ptrs);
+	free(rec);
+}
+
+static void
+test_priority(void **state)
+{
+	(void)state;
+	prio_run(TR_PLACE_LOCAL);
+	prio_run(TR_PLACE_SPREAD);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -625,6 +920,8 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_stop_under_load),
 		cmocka_unit_test(test_start_gate),
 		cmocka_unit_test(test_stop_local_states),
+		cmocka_unit_test(test_summary_fields),
+		cmocka_unit_test(test_priority),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
