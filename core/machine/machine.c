@@ -352,6 +352,15 @@ pool_put(tr_machine *m, uint32_t i)
 	m->pool.used--;
 }
 
+/* Below this many sessions their blocks stay in cache: no prefetch. */
+#define TR_PREFETCH_MIN_SESSIONS 1024u
+
+static TR_ALWAYS_INLINE tr_coro *
+coro_at(const tr_machine *m, uint32_t id)
+{
+	return coro_at_range(&m->ranges[m->idmap[id >> TR_IDGROUP_BITS]], id);
+}
+
 /* ---- wake lists ---- */
 
 static TR_ALWAYS_INLINE void
@@ -366,21 +375,22 @@ wake(tr_machine *m, tr_coro *c, bool sender)
 	if (*tail == TR_NIL)
 		*head = c->id;
 	else
-		m->coro_of[*tail]->wake_next = c->id;
+		coro_at(m, *tail)->wake_next = c->id;
 	*tail = c->id;
 }
 
 /* Step 5 helper: make every coroutine on one wake list ready whose wait is
  * over, in list order. With `direct` (the hand-off, round_once), the first
  * of them goes straight to RUNNING when the scheduler allows it; returns
- * its id, else TR_SCHED_NONE. */
-static TR_ALWAYS_INLINE uint32_t
-drain_wake_list(tr_machine *m, uint32_t *head, uint32_t *tail, bool direct)
+ * it (its id in *ran), else NULL. */
+static TR_ALWAYS_INLINE tr_coro *
+drain_wake_list(tr_machine *m, uint32_t *head, uint32_t *tail, bool direct, uint32_t *ran)
 {
-	uint32_t id = *head, ran = TR_SCHED_NONE;
+	uint32_t id = *head;
+	tr_coro *rc = NULL;
 	*head = *tail = TR_NIL;
 	while (id != TR_NIL) {
-		tr_coro *c = m->coro_of[id];
+		tr_coro *c = coro_at(m, id);
 		uint32_t next = c->wake_next;
 		c->wake_pending = 0;
 		if (c->status == TR_CO_BLOCKED) {
@@ -388,7 +398,8 @@ drain_wake_list(tr_machine *m, uint32_t *head, uint32_t *tail, bool direct)
 			c->block = TR_BLOCK_NONE;
 			m->st.coroutines_blocked--;
 			if (direct && tr_sched_handoff(&m->sched, id)) {
-				ran = id;
+				*ran = id;
+				rc = c;
 				direct = false;
 			} else {
 				tr_sched_ready(&m->sched, id);
@@ -396,7 +407,7 @@ drain_wake_list(tr_machine *m, uint32_t *head, uint32_t *tail, bool direct)
 		}
 		id = next;
 	}
-	return ran;
+	return rc;
 }
 
 /* ---- enqueue / dequeue ---- */
@@ -702,19 +713,85 @@ fail:
 #define TR_CHUNK_BYTES ((size_t)256 << 10)
 
 static uint32_t
-chunk_blocks(size_t block_size)
+chunk_blocks(size_t block_size, uint32_t nroles)
 {
 	size_t n = TR_CHUNK_BYTES / block_size;
-	return n < 64 ? 64 : (uint32_t)n;
+	if (n < 64)
+		n = 64;
+	/* a chunk's ids must fit one range (coro_at's exact division) */
+	if (n * nroles > TR_RANGE_MAX_IDS)
+		n = TR_RANGE_MAX_IDS / nroles;
+	/* and fill whole id groups: a gap between ranges would still cost
+	 * scheduler memory per id (pingpong: 1927 blocks a chunk left 6 % of
+	 * the ids unused, enough to double the scheduler's arrays at 10^6) */
+	size_t step = TR_IDGROUP;
+	for (uint32_t r = nroles; step > 1 && !(r & 1); r >>= 1)
+		step >>= 1;
+	if (n >= step)
+		n -= n % step;
+	return (uint32_t)n;
 }
 
-static tr_session *
-block_get(tr_machine *m, tr_image_rt *rt)
+/* Give a new chunk its ids: nroles per block, from the next multiple of
+ * TR_IDGROUP. TR_E_LIMIT past 2^30 ids (the scheduler's bound). */
+static tr_status
+range_add(tr_machine *m, tr_image_rt *rt, char *chunk, uint32_t *first_id)
+{
+	uint32_t nids = rt->chunk_blocks * rt->nroles;
+	uint32_t first = (m->next_coro + TR_IDGROUP - 1) & ~(TR_IDGROUP - 1);
+	if ((uint64_t)first + nids > (1u << 30))
+		return TR_E_LIMIT;
+	uint32_t end = first + nids;
+	uint32_t groups = (end + TR_IDGROUP - 1) >> TR_IDGROUP_BITS;
+	if (m->nranges == m->cap_ranges) {
+		uint32_t cap = m->cap_ranges ? m->cap_ranges * 2 : 16;
+		tr_idrange *r = tr_realloc(m->a, m->ranges, (size_t)m->cap_ranges * sizeof *r,
+		                           (size_t)cap * sizeof *r);
+		if (!r)
+			return TR_E_NOMEM;
+		m->st.bytes += (size_t)(cap - m->cap_ranges) * sizeof *r;
+		m->ranges = r;
+		m->cap_ranges = cap;
+	}
+	if (groups > m->cap_idmap) {
+		uint32_t cap = m->cap_idmap ? m->cap_idmap : 64;
+		while (cap < groups)
+			cap *= 2;
+		uint32_t *g = tr_realloc(m->a, m->idmap, (size_t)m->cap_idmap * sizeof *g,
+		                         (size_t)cap * sizeof *g);
+		if (!g)
+			return TR_E_NOMEM;
+		m->st.bytes += (size_t)(cap - m->cap_idmap) * sizeof *g;
+		m->idmap = g;
+		m->cap_idmap = cap;
+	}
+	tr_idrange *r = &m->ranges[m->nranges];
+	r->base = chunk;
+	r->magic = (((uint64_t)1 << 32) + rt->nroles - 1) / rt->nroles;
+	r->first_id = first;
+	r->bsize = (uint32_t)rt->block_size;
+	r->nroles = rt->nroles;
+	for (uint32_t g = first >> TR_IDGROUP_BITS; g < groups; g++)
+		m->idmap[g] = m->nranges;
+	m->nranges++;
+	m->next_coro = end;
+	*first_id = first;
+	return TR_OK;
+}
+
+/* A block and the first of its scheduler ids (role r's is *idb + r). A
+ * block keeps its ids for the machine's life: co[0].id holds the first
+ * while the block is free (reap leaves ids alone, open rewrites them with
+ * the same values). */
+static tr_status
+block_get(tr_machine *m, tr_image_rt *rt, tr_session **out, uint32_t *idb)
 {
 	tr_session *s = rt->free_blocks;
 	if (s) {
 		rt->free_blocks = *session_link(s);
-		return s;
+		*idb = s->co[0].id;
+		*out = s;
+		return TR_OK;
 	}
 	if (!rt->chunk_left) {
 		if (rt->nchunks == rt->cap_chunks) {
@@ -722,24 +799,41 @@ block_get(tr_machine *m, tr_image_rt *rt)
 			void **c = tr_realloc(m->a, rt->chunks, (size_t)rt->cap_chunks * sizeof(void *),
 			                      (size_t)cap * sizeof(void *));
 			if (!c)
-				return NULL;
+				return TR_E_NOMEM;
 			rt->chunks = c;
 			rt->cap_chunks = cap;
 		}
 		if (!rt->chunk_blocks)
-			rt->chunk_blocks = chunk_blocks(rt->block_size);
+			rt->chunk_blocks = chunk_blocks(rt->block_size, rt->nroles);
 		char *chunk = tr_alloc(m->a, rt->block_size * rt->chunk_blocks);
 		if (!chunk)
-			return NULL;
+			return TR_E_NOMEM;
+		tr_status st = range_add(m, rt, chunk, &rt->chunk_first_id);
+		if (st) {
+			tr_free(m->a, chunk, rt->block_size * rt->chunk_blocks);
+			return st;
+		}
 		rt->chunks[rt->nchunks++] = chunk;
 		rt->chunk_next = chunk;
 		rt->chunk_left = rt->chunk_blocks;
 		m->st.bytes += rt->block_size * rt->chunk_blocks;
 	}
 	s = (tr_session *)rt->chunk_next;
+	*idb = rt->chunk_first_id + (rt->chunk_blocks - rt->chunk_left) * rt->nroles;
+	s->co[0].id = *idb;
 	rt->chunk_next += rt->block_size;
 	rt->chunk_left--;
-	return s;
+	*out = s;
+	return TR_OK;
+}
+
+/* Back to the free list (an open that failed after block_get). */
+static void
+block_put(tr_image_rt *rt, tr_session *s, uint32_t idb)
+{
+	s->co[0].id = idb;
+	*session_link(s) = rt->free_blocks;
+	rt->free_blocks = s;
 }
 
 /* Sessions name their handler by a 16-bit index into a table of distinct
@@ -808,7 +902,6 @@ tr_machine_create(const tr_machine_config *cfg, tr_machine **out)
 	m->wake_send_head = m->wake_send_tail = TR_NIL;
 	m->wake_recv_head = m->wake_recv_tail = TR_NIL;
 	m->timer_free = TR_NIL;
-	m->free_id = TR_NIL;
 	for (int i = 0; i < TR_WHEEL; i++)
 		m->wheel_head[i] = m->wheel_tail[i] = TR_NIL;
 	tr_vec_init(&m->trace, sizeof(tr_event));
@@ -848,7 +941,8 @@ tr_machine_free(tr_machine *m)
 	for (uint32_t i = 0; i < m->nhandlers; i++)
 		tr_free(a, m->handlers[i], sizeof(tr_handler));
 	tr_free(a, m->handlers, (size_t)m->nhandlers * sizeof *m->handlers);
-	tr_free(a, m->coro_of, (size_t)m->ncoro_cap * sizeof *m->coro_of);
+	tr_free(a, m->ranges, (size_t)m->cap_ranges * sizeof *m->ranges);
+	tr_free(a, m->idmap, (size_t)m->cap_idmap * sizeof *m->idmap);
 	tr_free(a, m->pool.e, (size_t)m->pool.cap * sizeof *m->pool.e);
 	tr_free(a, m->timers, (size_t)m->ntimers_cap * sizeof *m->timers);
 	tr_free(a, m->ing, (size_t)m->ing_cap * sizeof *m->ing);
@@ -857,41 +951,6 @@ tr_machine_free(tr_machine *m)
 	tr_vec_destroy(&m->effects, a);
 	tr_sched_destroy(&m->sched);
 	tr_free(a, m, sizeof *m);
-}
-
-/* ---- coroutine ids ---- */
-
-/* Free ids are threaded through their own coro_of slots (tagged with the
- * low bit), LIFO, so reuse is deterministic and costs no extra memory. */
-static tr_status
-coro_id_get(tr_machine *m, uint32_t *id)
-{
-	if (m->free_id != TR_NIL) {
-		*id = m->free_id;
-		m->free_id = (uint32_t)((uintptr_t)m->coro_of[*id] >> 1);
-		return TR_OK;
-	}
-	if (m->next_coro == m->ncoro_cap) {
-		if (m->ncoro_cap >= (1u << 30))
-			return TR_E_LIMIT;
-		uint32_t cap = m->ncoro_cap ? m->ncoro_cap * 2 : 256;
-		tr_coro **t = tr_realloc(m->a, m->coro_of, (size_t)m->ncoro_cap * sizeof *t,
-		                         (size_t)cap * sizeof *t);
-		if (!t)
-			return TR_E_NOMEM;
-		m->st.bytes += (size_t)(cap - m->ncoro_cap) * sizeof *t;
-		m->coro_of = t;
-		m->ncoro_cap = cap;
-	}
-	*id = m->next_coro++;
-	return TR_OK;
-}
-
-static void
-coro_id_put(tr_machine *m, uint32_t id)
-{
-	m->coro_of[id] = (tr_coro *)(((uintptr_t)m->free_id << 1) | 1);
-	m->free_id = id;
 }
 
 /* ---- timers ---- */
@@ -1038,31 +1097,24 @@ tr_machine_open_session(tr_machine *m, const tr_image *img, const tr_handler *h,
 		if (!ext)
 			return TR_E_NOMEM;
 	}
-	/* reserve coroutine ids (and scheduler slots) before touching anything
-	 * that cannot be undone */
-	uint32_t ids[TR_MAX_ROLES];
-	uint32_t got = 0;
-	tr_status st = TR_OK;
-	for (uint32_t r = 0; r < img->nroles && !st; r++) {
-		if (!(here >> r & 1))
-			continue;
-		st = coro_id_get(m, &ids[got]);
-		if (!st) {
-			st = tr_sched_add(&m->sched, ids[got], opts->priority, opts->progress_within != 0);
-			if (st)
-				coro_id_put(m, ids[got]);
-			else
-				got++;
-		}
-	}
-	tr_session *s = st ? NULL : block_get(m, rt);
-	if (!s) {
-		for (uint32_t i = 0; i < got; i++) {
-			tr_sched_remove(&m->sched, ids[i]);
-			coro_id_put(m, ids[i]);
+	/* the block (its scheduler ids come with it) and scheduler slots
+	 * before touching anything that cannot be undone */
+	tr_session *s = NULL;
+	uint32_t idb = 0, r = 0;
+	tr_status st = block_get(m, rt, &s, &idb);
+	for (; r < img->nroles && !st; r++)
+		if (here >> r & 1)
+			st = tr_sched_add(&m->sched, idb + r, opts->priority, opts->progress_within != 0);
+	if (st) {
+		if (s) {
+			/* roles before the failed one were added */
+			for (uint32_t q = 0; q + 1 < r; q++)
+				if (here >> q & 1)
+					tr_sched_remove(&m->sched, idb + q);
+			block_put(rt, s, idb);
 		}
 		tr_free(m->a, ext, sizeof *ext);
-		return st ? st : TR_E_NOMEM;
+		return st;
 	}
 
 	memset(s, 0, rt->block_size);
@@ -1102,20 +1154,17 @@ tr_machine_open_session(tr_machine *m, const tr_image *img, const tr_handler *h,
 			eb->flags = TR_EDGE_UNUSED;
 		}
 	}
-	uint32_t k = 0;
-	for (uint32_t r = 0; r < rt->nroles; r++) {
+	for (r = 0; r < rt->nroles; r++) {
 		tr_coro *c = &s->co[r];
 		c->role = (uint8_t)r;
 		c->wake_next = TR_NIL;
 		c->role_state = opts->role_state ? opts->role_state[r] : NULL;
+		c->id = idb + r;
 		if (!(here >> r & 1)) {
 			c->status = TR_CO_ABSENT;
-			c->id = TR_NIL;
 			continue;
 		}
-		c->id = ids[k++];
 		c->status = TR_CO_READY;
-		m->coro_of[c->id] = c;
 		s->nlive++;
 		m->nlive++;
 		tr_sched_ready(&m->sched, c->id);
@@ -1201,17 +1250,14 @@ tr_machine_reap_closed_sessions(tr_machine *m, tr_session_summary *out, size_t m
 			edge_free_all(m, &edges[e]);
 		for (uint32_t r = 0; r < rt->nroles; r++) {
 			tr_coro *c = &s->co[r];
-			if (c->id == TR_NIL)
-				continue;
-			tr_sched_remove(&m->sched, c->id);
-			coro_id_put(m, c->id);
+			if (c->status != TR_CO_ABSENT)
+				tr_sched_remove(&m->sched, c->id);
 		}
 		table_remove(m, s);
 		if (s->has_ext)
 			tr_free(m->a, s->ext, sizeof *s->ext);
 		s->id = 0;
-		*session_link(s) = rt->free_blocks;
-		rt->free_blocks = s;
+		block_put(rt, s, s->co[0].id);
 		m->st.sessions_reaped++;
 	}
 	*n = k;
@@ -2018,17 +2064,18 @@ round_once(tr_machine *m, tr_step_result *res, tr_fault *fault)
 	 * pick the first coroutine this step makes ready: it goes straight to
 	 * RUNNING (the hand-off) and skips the queue. */
 	uint32_t id = TR_SCHED_NONE;
+	tr_coro *c = NULL;
 	bool direct = !slow && tr_sched_nready(&m->sched) == 0;
 	if (m->wake_send_head != TR_NIL)
-		id = drain_wake_list(m, &m->wake_send_head, &m->wake_send_tail, direct);
+		c = drain_wake_list(m, &m->wake_send_head, &m->wake_send_tail, direct, &id);
 	if (m->wake_recv_head != TR_NIL) {
-		uint32_t r = drain_wake_list(m, &m->wake_recv_head, &m->wake_recv_tail,
-		                             direct && id == TR_SCHED_NONE);
-		if (id == TR_SCHED_NONE)
-			id = r;
+		tr_coro *r = drain_wake_list(m, &m->wake_recv_head, &m->wake_recv_tail,
+		                             direct && !c, &id);
+		if (!c)
+			c = r;
 	}
 
-	if (id == TR_SCHED_NONE) {
+	if (!c) {
 		/* 6. progress contracts */
 		if (slow) {
 			if (m->ntimers)
@@ -2048,13 +2095,17 @@ round_once(tr_machine *m, tr_step_result *res, tr_fault *fault)
 			*res = TR_STEP_STUCK;
 			return TR_OK;
 		}
+		c = coro_at(m, id);
 	}
 	/* first ask for the next coroutine's line, which with many sessions
 	 * is out of cache: this slice hides the miss */
-	tr_coro *c = m->coro_of[id];
-	uint32_t next = tr_sched_peek_hint(&m->sched);
-	if (next != TR_SCHED_NONE)
-		__builtin_prefetch(m->coro_of[next]);
+	/* (with few sessions everything is in cache, and the lookup is not
+	 * free: about 2 % of a pingpong round trip) */
+	if (m->nsessions > TR_PREFETCH_MIN_SESSIONS) {
+		uint32_t next = tr_sched_peek_hint(&m->sched);
+		if (next != TR_SCHED_NONE)
+			__builtin_prefetch(coro_at(m, next));
+	}
 
 	/* 9. run one slice */
 	tr_fault_kind fk = TR_FAULT_NONE;

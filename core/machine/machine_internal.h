@@ -226,8 +226,35 @@ struct tr_image_rt {
 	uint32_t nchunks, cap_chunks;
 	uint32_t chunk_blocks;      /* blocks per chunk */
 	uint32_t chunk_left;        /* blocks left in the newest chunk */
+	uint32_t chunk_first_id;    /* the newest chunk's first scheduler id */
 	char *chunk_next;
 };
+
+/* ---- scheduler ids (see tr_machine.ranges) ---- */
+
+#define TR_IDGROUP_BITS 6
+#define TR_IDGROUP (1u << TR_IDGROUP_BITS)
+/* A range holds at most 2^16 ids: k / nroles by multiplication is exact
+ * for k < 2^16 (coro_at). */
+#define TR_RANGE_MAX_IDS (1u << 16)
+
+typedef struct tr_idrange {
+	char *base;        /* the chunk's first block */
+	uint64_t magic;    /* ceil(2^32 / nroles) */
+	uint32_t first_id; /* the first block's role 0 */
+	uint32_t bsize;    /* block size */
+	uint32_t nroles;
+} tr_idrange;
+
+/* Coroutine of scheduler id `id` (owned by some range). */
+static inline tr_coro *
+coro_at_range(const tr_idrange *g, uint32_t id)
+{
+	uint32_t k = id - g->first_id;
+	uint32_t b = (uint32_t)(((uint64_t)k * g->magic) >> 32);
+	uint32_t r = k - b * g->nroles;
+	return (tr_coro *)(g->base + (size_t)b * g->bsize + offsetof(tr_session, co)) + r;
+}
 
 /* ---- timers (step 4 timeouts and step 6 progress contracts) ---- */
 
@@ -258,11 +285,16 @@ struct tr_machine {
 	uint64_t next_id; /* machine-assigned session ids */
 	uint32_t nlive;   /* non-terminal coroutines here */
 
-	/* scheduler id -> coroutine; free ids are chained through their slots. */
-	tr_coro **coro_of;
-	uint32_t ncoro_cap;
-	uint32_t next_coro;
-	uint32_t free_id; /* head of the free-id list, TR_NIL when empty */
+	/* Scheduler ids belong to session blocks, not to sessions: each chunk
+	 * of blocks owns a range of ids, nroles per block, so an id names its
+	 * coroutine by arithmetic (coro_at) and no id -> coroutine array is
+	 * kept (8 bytes per coroutine at scale, issue 6). Ranges start on a
+	 * multiple of TR_IDGROUP ids; idmap[id / TR_IDGROUP] is the range. */
+	tr_idrange *ranges;
+	uint32_t nranges, cap_ranges;
+	uint32_t *idmap;
+	uint32_t cap_idmap; /* groups */
+	uint32_t next_coro; /* first id no range owns */
 
 	/* wake lists (step 5): senders first, then receivers; FIFO by event. */
 	uint32_t wake_send_head, wake_send_tail;
