@@ -598,7 +598,18 @@ image_rt_free(tr_machine *m, tr_image_rt *rt)
 	tr_free(m->a, rt->labels, nte * sizeof *rt->labels);
 	tr_free(m->a, rt->dent, nte * sizeof *rt->dent);
 	tr_free(m->a, rt->dcode, (size_t)rt->ndcode * sizeof *rt->dcode);
+	tr_free(m->a, rt->scratch, (size_t)rt->nscratch * sizeof *rt->scratch);
 	tr_free(m->a, rt, sizeof *rt);
+}
+
+/* Whether any instruction of rc reads a register: only MOVE does. */
+static bool
+role_reads_regs(const tr_role_code *rc)
+{
+	for (uint32_t pc = 0; pc < rc->ninsn; pc++)
+		if (rc->code[pc].op == TR_OP_MOVE)
+			return true;
+	return false;
 }
 
 /* Fill rt's decoded code and tables from its (verified) image: what the
@@ -632,6 +643,7 @@ image_rt_decode(tr_machine *m, tr_image_rt *rt)
 		const tr_role_code *rc = &img->roles[r];
 		rt->role[r].code = d;
 		rt->role[r].regs_at = rt->regs_off + (uint32_t)rt->reg_base[r] * sizeof(uint64_t);
+		rt->role[r].scratch = role_reads_regs(rc) ? NULL : rt->scratch;
 		for (uint32_t pc = 0; pc < rc->ninsn; pc++, d++) {
 			const tr_insn *in = &rc->code[pc];
 			d->op = in->op;
@@ -682,8 +694,19 @@ image_rt_get(tr_machine *m, const tr_image *img)
 	rt->edge_of = img->edge_of;
 	uint32_t nregs = 0;
 	for (uint32_t r = 0; r < img->nroles; r++) {
+		const tr_role_code *rc = &img->roles[r];
 		rt->reg_base[r] = (uint16_t)nregs;
-		nregs += img->roles[r].nregs;
+		if (role_reads_regs(rc))
+			nregs += rc->nregs;
+		else if (rc->nregs > rt->nscratch)
+			rt->nscratch = rc->nregs;
+	}
+	if (rt->nscratch) {
+		rt->scratch = tr_calloc(m->a, rt->nscratch, sizeof *rt->scratch);
+		if (!rt->scratch) {
+			tr_free(m->a, rt, sizeof *rt);
+			return NULL;
+		}
 	}
 	rt->regs_off = (uint32_t)(sizeof(tr_session) + img->nroles * sizeof(tr_coro) +
 	                          img->nedges * sizeof(tr_edgebuf));

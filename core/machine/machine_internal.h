@@ -203,6 +203,11 @@ typedef struct tr_dentry {
 /* Per role: its decoded code and where its registers start in a block. */
 typedef struct tr_role_rt {
 	const tr_dinsn *code;
+	/* The role's registers when its code never reads one (no MOVE: SEND,
+	 * RECEIVE, OFFER, CHOOSE and SET only write them): one scratch area
+	 * per image and machine instead of 8 bytes a register in every
+	 * session block. NULL: they are in the block, at regs_at. */
+	uint64_t *scratch;
 	uint32_t regs_at; /* byte offset of the role's first register */
 } tr_role_rt;
 
@@ -215,6 +220,8 @@ struct tr_image_rt {
 	size_t block_size;
 	uint32_t regs_off;          /* byte offset of registers in the block */
 	uint16_t reg_base[TR_MAX_ROLES]; /* first register of each role */
+	uint64_t *scratch;          /* write-only registers (tr_role_rt) */
+	uint32_t nscratch;
 	uint8_t *sort_kind;         /* sort id -> tr_value_kind */
 	uint32_t *labels;           /* per table entry: its label (on_choose) */
 	tr_dentry *dent;            /* per table entry, decoded */

@@ -19,7 +19,7 @@ RS_NAME(tr_machine *m, tr_coro *c, tr_fault_kind *fk)
 	const tr_role_rt *rr = &rt->role[c->role];
 	const tr_dinsn *code = rr->code;
 	tr_edgebuf *edges = tr_session_edges(s, rt->nroles);
-	uint64_t *regs = (uint64_t *)((char *)s + rr->regs_at);
+	uint64_t *regs = rr->scratch ? rr->scratch : (uint64_t *)((char *)s + rr->regs_at);
 	const tr_dinsn *insn = code + c->pc; /* the instruction at pc */
 	const uint32_t slice = m->cfg.slice;
 	uint32_t budget = slice;
