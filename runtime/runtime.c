@@ -106,6 +106,7 @@
 #define RT_ID_HOME(id) ((uint32_t)((id) & 0xffu))
 #define RT_ID_HOSTBIT(id) ((uint32_t)(((id) >> 8) & 1u))
 #define RT_ID_SLOT(id) ((uint32_t)(((id) >> 9) & 0xffffffu))
+#define RT_ID_GEN(id) ((uint32_t)((id) >> 33))
 
 static tr_session_id
 rt_make_id(uint32_t home, uint32_t hostbit, uint32_t slot, uint32_t gen)
@@ -851,7 +852,7 @@ rt_complete(rt_worker *w, rt_session *s)
 
 	/* Release: pairs with acquire loads of status in the host calls. */
 	atomic_store_explicit(&s->status, RS_DONE, memory_order_release);
-	tr_slot_clear_owner(&w->slots, RT_ID_SLOT(s->id));
+	tr_slot_clear_owner(&w->slots, RT_ID_SLOT(s->id), RT_ID_GEN(s->id));
 	w->freed[w->nfreed++] = RT_ID_SLOT(s->id);
 	if (w->nfreed == TR_ARRAY_LEN(w->freed))
 		rt_give_back_slots(w);

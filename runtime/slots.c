@@ -5,6 +5,29 @@
 
 #include "util.h"
 
+_Static_assert(sizeof(uintptr_t) == 8, "a free slot's word holds a 32-bit generation and an index");
+_Static_assert(TR_SLOT_NONE < (1u << 31), "a free slot's next index fits bits 1..31");
+
+/* The tagged word of a slot that is not live: generation gen, next free
+ * index next (TR_SLOT_NONE when not on the free list or last). */
+static inline void *
+slot_word(uint32_t gen, uint32_t next)
+{
+	return (void *)((uintptr_t)gen << 32 | (uintptr_t)next << 1 | 1u);
+}
+
+static inline uint32_t
+word_gen(uintptr_t w)
+{
+	return (uint32_t)(w >> 32);
+}
+
+static inline uint32_t
+word_next(uintptr_t w)
+{
+	return (uint32_t)(w >> 1) & 0x7fffffffu;
+}
+
 tr_status
 tr_slot_table_init(tr_slot_table *t, const tr_allocator *a)
 {
@@ -41,7 +64,7 @@ tr_status
 tr_slot_alloc_any(tr_slot_table *t, uint32_t *idx, uint32_t *gen)
 {
 	tr_status st = TR_OK;
-	uint32_t i;
+	uint32_t i, old_gen = 0;
 
 	pthread_mutex_lock(&t->lock);
 	if (t->free_head != TR_SLOT_NONE) {
@@ -49,7 +72,8 @@ tr_slot_alloc_any(tr_slot_table *t, uint32_t *idx, uint32_t *gen)
 		/* Relaxed: links are written and read under the lock. */
 		uintptr_t link = (uintptr_t)atomic_load_explicit(
 			&seg_of(t, i)->ptr[i & (TR_SLOT_SEG_SIZE - 1)], memory_order_relaxed);
-		t->free_head = (uint32_t)(link >> 1);
+		t->free_head = word_next(link);
+		old_gen = word_gen(link);
 	} else if (t->fresh >= TR_RUNTIME_MAX_SLOTS) {
 		st = TR_E_LIMIT;
 		goto out_unlock;
@@ -69,12 +93,15 @@ tr_slot_alloc_any(tr_slot_table *t, uint32_t *idx, uint32_t *gen)
 		}
 		t->fresh++;
 	}
-	uint32_t *g = &seg_of(t, i)->gen[i & (TR_SLOT_SEG_SIZE - 1)];
-	*g = (*g + 1) & 0x7fffffffu;
-	if (*g == 0)
-		*g = 1;
+	uint32_t g = (old_gen + 1) & 0x7fffffffu; /* ids keep 31 bits of it */
+	if (g == 0)
+		g = 1;
+	/* Empty to readers until published; the generation is kept should
+	 * the slot be cleared without a record. */
+	atomic_store_explicit(&seg_of(t, i)->ptr[i & (TR_SLOT_SEG_SIZE - 1)],
+	                      slot_word(g, TR_SLOT_NONE), memory_order_relaxed);
 	*idx = i;
-	*gen = *g;
+	*gen = g;
 out_unlock:
 	pthread_mutex_unlock(&t->lock);
 	return st;
@@ -89,10 +116,10 @@ tr_slot_publish_any(tr_slot_table *t, uint32_t idx, void *p)
 }
 
 void
-tr_slot_clear_owner(tr_slot_table *t, uint32_t idx)
+tr_slot_clear_owner(tr_slot_table *t, uint32_t idx, uint32_t gen)
 {
-	atomic_store_explicit(&seg_of(t, idx)->ptr[idx & (TR_SLOT_SEG_SIZE - 1)], NULL,
-	                      memory_order_relaxed);
+	atomic_store_explicit(&seg_of(t, idx)->ptr[idx & (TR_SLOT_SEG_SIZE - 1)],
+	                      slot_word(gen, TR_SLOT_NONE), memory_order_relaxed);
 }
 
 tr_status
@@ -100,9 +127,10 @@ tr_slot_give_back_owner(tr_slot_table *t, const uint32_t *idx, uint32_t n)
 {
 	pthread_mutex_lock(&t->lock);
 	for (uint32_t k = 0; k < n; k++) {
-		uintptr_t link = ((uintptr_t)t->free_head << 1) | 1u;
-		atomic_store_explicit(&seg_of(t, idx[k])->ptr[idx[k] & (TR_SLOT_SEG_SIZE - 1)],
-		                      (void *)link, memory_order_relaxed);
+		_Atomic(void *) *p = &seg_of(t, idx[k])->ptr[idx[k] & (TR_SLOT_SEG_SIZE - 1)];
+		/* Relaxed: the owner cleared it; links are read under the lock. */
+		uintptr_t w = (uintptr_t)atomic_load_explicit(p, memory_order_relaxed);
+		atomic_store_explicit(p, slot_word(word_gen(w), t->free_head), memory_order_relaxed);
 		t->free_head = idx[k];
 	}
 	pthread_mutex_unlock(&t->lock);

@@ -10,14 +10,16 @@
  *
  * Segments of 4096 slots are allocated on demand and never move or are
  * freed before the table is destroyed, so lookups need no epoch for the
- * table itself and cost two dependent loads. A segment keeps its pointers
- * and its generations in two arrays: 12 bytes a slot, where a struct of
- * both would be padded to 16 (each live session has one).
+ * table itself and cost two dependent loads.
  *
- * Free slots are chained through their own pointers, tagged (index << 1 |
- * 1), so a reader takes them for empty: a separate array of free indices
- * grew to 4 bytes per session ended, plus its doubling copies (issue 6:
- * about 7 bytes per pingpong session at 10^6). */
+ * A slot is one word, 8 bytes (each live session has one): the record
+ * pointer while the session lives, else a tagged word (bit 0 set, so a
+ * reader takes it for empty) holding the slot's generation in the high 32
+ * bits and, on the free list, the next free index in bits 1..31. The live
+ * slot's generation is in its record's id, which the owner hands back at
+ * clear. Why: a generation array cost 4 more bytes a slot (issue 6), and a
+ * separate array of free indices grew to 4 bytes per session ended plus
+ * its doubling copies. */
 #ifndef TR_RT_SLOTS_H
 #define TR_RT_SLOTS_H
 
@@ -36,7 +38,6 @@
 
 typedef struct tr_slot_seg {
 	_Atomic(void *) ptr[TR_SLOT_SEG_SIZE];
-	uint32_t gen[TR_SLOT_SEG_SIZE]; /* under the table's lock */
 } tr_slot_seg;
 
 typedef struct tr_slot_table {
@@ -71,9 +72,10 @@ tr_slot_get_any(tr_slot_table *t, uint32_t idx)
 	void *p = atomic_load_explicit(&seg->ptr[idx & (TR_SLOT_SEG_SIZE - 1)], memory_order_acquire);
 	return ((uintptr_t)p & 1u) ? NULL : p; /* a free slot's link */
 }
-/* Clear slot idx (its session ended). Owner only. The slot is not reusable
- * until it is given back with tr_slot_give_back_owner. */
-void tr_slot_clear_owner(tr_slot_table *t, uint32_t idx);
+/* Clear slot idx (its session ended); gen is the generation alloc gave it
+ * (the session id's). Owner only. The slot is not reusable until it is
+ * given back with tr_slot_give_back_owner. */
+void tr_slot_clear_owner(tr_slot_table *t, uint32_t idx, uint32_t gen);
 /* Return n cleared slots to the free list (takes the lock once). Owner
  * only. Cannot fail: returns TR_OK. */
 tr_status tr_slot_give_back_owner(tr_slot_table *t, const uint32_t *idx, uint32_t n);

@@ -444,42 +444,39 @@ edge_free_all(tr_machine *m, tr_edgebuf *e)
 
 /* ---- session table ---- */
 
-/* id -> session: open addressing with linear probing. Each slot keeps 11
- * bits of the id's hash: 3 in its session pointer's low bits (blocks are
- * 8-byte aligned: block_size is a multiple of 8, chunks come from the
- * allocator) and 8 in a byte array beside it. A probe dereferences a
- * session only when both match (1 in 2048 of the others), so lookups and
- * the prefetch pipeline's guesses do not touch other sessions. The full
- * 32-bit hash per slot did the same for 4 bytes a slot, 8 a session at
- * scale (issue 6): an earlier cut to the pointer tags alone left 1 in 8
- * guesses wrong and cost the spread ring about 5 % of its throughput.
+/* id -> session: open addressing with linear probing. A slot holds a
+ * 4-byte reference to the session's block, its first scheduler id plus one
+ * (0: empty; the block is found by arithmetic, coro_at), and 8 bits of the
+ * id's hash in a byte array beside it. A probe dereferences a session only
+ * when the tag matches (1 in 256 of the others), so lookups and the
+ * prefetch pipeline's guesses rarely touch other sessions. Why a reference,
+ * not a pointer: 4 bytes a slot, about 8 a session at scale (issue 6).
  * Growth and deletion read the ids of the sessions they move: once per
  * session per doubling, and at reap; never per message. */
-#define TR_TAG_MASK ((uintptr_t)7)
-
 static inline uint32_t
 hash32(tr_session_id id)
 {
 	return (uint32_t)((id * 0x9E3779B97F4A7C15ull) >> 32);
 }
 
-/* The tags: the hash's top 11 bits (the index uses the low bits). */
-static inline uintptr_t
-hash_tag(uint32_t h)
-{
-	return (uintptr_t)(h >> 29);
-}
-
+/* The tag: the hash's top 8 bits (the index uses the low bits). */
 static inline uint8_t
 hash_tag8(uint32_t h)
 {
-	return (uint8_t)(h >> 21);
+	return (uint8_t)(h >> 24);
 }
 
-static inline tr_session *
-slot_session(uintptr_t v)
+static inline uint32_t
+session_ref(const tr_session *s)
 {
-	return (tr_session *)(v & ~TR_TAG_MASK);
+	return s->co[0].id + 1; /* ids stay below 2^30 (range_add) */
+}
+
+/* The session of a non-empty slot: its block's first id is role 0's. */
+static inline tr_session *
+ref_session(const tr_machine *m, uint32_t v)
+{
+	return (tr_session *)((char *)coro_at(m, v - 1) - offsetof(tr_session, co));
 }
 
 static inline uint32_t
@@ -494,40 +491,43 @@ session_find(const tr_machine *m, tr_session_id id)
 	if (!m->table_cap)
 		return NULL;
 	uint32_t h = hash32(id), mask = m->table_cap - 1;
-	uintptr_t tag = hash_tag(h);
 	uint8_t tag8 = hash_tag8(h);
 	for (uint32_t i = h & mask;; i = (i + 1) & mask) {
-		uintptr_t v = m->table[i];
+		uint32_t v = m->table[i];
 		if (!v)
 			return NULL;
-		if ((v & TR_TAG_MASK) == tag && m->table_tag[i] == tag8 && slot_session(v)->id == id)
-			return slot_session(v);
+		if (m->table_tag[i] == tag8) {
+			tr_session *s = ref_session(m, v);
+			if (s->id == id)
+				return s;
+		}
 	}
 }
 
 /* The session a lookup of an id with hash h would most likely return (the
- * first with matching tags), without touching any session: a prefetch
+ * first with a matching tag), without touching any session: a prefetch
  * hint; NULL when none. */
 static inline tr_session *
 session_guess_h(const tr_machine *m, uint32_t h)
 {
 	uint32_t mask = m->table_cap - 1;
-	uintptr_t tag = hash_tag(h);
 	uint8_t tag8 = hash_tag8(h);
 	for (uint32_t i = h & mask;; i = (i + 1) & mask) {
-		uintptr_t v = m->table[i];
-		if (!v || ((v & TR_TAG_MASK) == tag && m->table_tag[i] == tag8))
-			return slot_session(v);
+		uint32_t v = m->table[i];
+		if (!v)
+			return NULL;
+		if (m->table_tag[i] == tag8)
+			return ref_session(m, v);
 	}
 }
 
 static void
-table_insert_raw(uintptr_t *t, uint8_t *t8, uint32_t cap, tr_session *s, uint32_t h)
+table_insert_raw(uint32_t *t, uint8_t *t8, uint32_t cap, uint32_t ref, uint32_t h)
 {
 	uint32_t i = h & (cap - 1);
 	while (t[i])
 		i = (i + 1) & (cap - 1);
-	t[i] = (uintptr_t)s | hash_tag(h);
+	t[i] = ref;
 	t8[i] = hash_tag8(h);
 }
 
@@ -538,7 +538,7 @@ table_reserve(tr_machine *m)
 	if ((uint64_t)(m->nsessions + 1) * 4 <= (uint64_t)m->table_cap * 3)
 		return TR_OK;
 	uint32_t cap = m->table_cap ? m->table_cap * 2 : 64;
-	uintptr_t *t = tr_calloc(m->a, cap, sizeof *t);
+	uint32_t *t = tr_calloc(m->a, cap, sizeof *t);
 	uint8_t *t8 = tr_alloc(m->a, cap);
 	if (!t || !t8) {
 		tr_free(m->a, t, (size_t)cap * sizeof *t);
@@ -546,10 +546,9 @@ table_reserve(tr_machine *m)
 		return TR_E_NOMEM;
 	}
 	for (uint32_t i = 0; i < m->table_cap; i++)
-		if (m->table[i]) {
-			tr_session *s = slot_session(m->table[i]);
-			table_insert_raw(t, t8, cap, s, hash32(s->id));
-		}
+		if (m->table[i])
+			table_insert_raw(t, t8, cap, m->table[i],
+			                 hash32(ref_session(m, m->table[i])->id));
 	tr_free(m->a, m->table, (size_t)m->table_cap * sizeof *t);
 	tr_free(m->a, m->table_tag, m->table_cap);
 	m->table = t;
@@ -562,17 +561,17 @@ table_reserve(tr_machine *m)
 static void
 table_remove(tr_machine *m, tr_session *s)
 {
-	uint32_t mask = m->table_cap - 1;
+	uint32_t mask = m->table_cap - 1, ref = session_ref(s);
 	uint32_t i = hash_id(s->id, m->table_cap);
-	while (slot_session(m->table[i]) != s)
+	while (m->table[i] != ref)
 		i = (i + 1) & mask;
 	uint32_t j = i;
 	for (;;) {
 		j = (j + 1) & mask;
-		uintptr_t t = m->table[j];
+		uint32_t t = m->table[j];
 		if (!t)
 			break;
-		uint32_t k = hash_id(slot_session(t)->id, m->table_cap);
+		uint32_t k = hash_id(ref_session(m, t)->id, m->table_cap);
 		/* t may move into the hole at i when its home k is not in (i, j] */
 		if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
 			m->table[i] = t;
@@ -789,11 +788,10 @@ range_add(tr_machine *m, tr_image_rt *rt, char *chunk, uint32_t *first_id)
 		m->cap_idmap = cap;
 	}
 	tr_idrange *r = &m->ranges[m->nranges];
-	r->base = chunk;
+	r->co0 = chunk + offsetof(tr_session, co);
 	r->magic = (((uint64_t)1 << 32) + rt->nroles - 1) / rt->nroles;
 	r->first_id = first;
-	r->bsize = (uint32_t)rt->block_size;
-	r->nroles = rt->nroles;
+	r->gap = (uint32_t)(rt->block_size - rt->nroles * sizeof(tr_coro));
 	for (uint32_t g = first >> TR_IDGROUP_BITS; g < groups; g++)
 		m->idmap[g] = m->nranges;
 	m->nranges++;
@@ -949,7 +947,7 @@ tr_machine_free(tr_machine *m)
 		return;
 	const tr_allocator *a = m->a;
 	for (uint32_t i = 0; i < m->table_cap; i++) {
-		tr_session *s = slot_session(m->table[i]);
+		tr_session *s = m->table[i] ? ref_session(m, m->table[i]) : NULL;
 		if (s && s->has_ext)
 			tr_free(a, s->ext, sizeof *s->ext);
 	}
@@ -1192,7 +1190,7 @@ tr_machine_open_session(tr_machine *m, const tr_image *img, const tr_handler *h,
 		m->nlive++;
 		tr_sched_ready(&m->sched, c->id);
 	}
-	table_insert_raw(m->table, m->table_tag, m->table_cap, s, hash32(sid));
+	table_insert_raw(m->table, m->table_tag, m->table_cap, session_ref(s), hash32(sid));
 	m->nsessions++;
 	if (!opts->id && sid >= m->next_id)
 		m->next_id = sid + 1;
@@ -2337,7 +2335,7 @@ tr_machine_stats_get(const tr_machine *m, tr_machine_stats *out)
 	out->pool_entries = m->pool.cap;
 	out->in_flight = m->pool.used;
 	out->bytes = m->st.bytes + (size_t)m->pool.cap * sizeof(tr_entry) +
-	             (size_t)m->table_cap * (sizeof(uintptr_t) + 1) +
+	             (size_t)m->table_cap * (sizeof *m->table + 1) +
 	             tr_sched_bytes(&m->sched) +
 	             m->trace.cap * sizeof(tr_event) + m->effects.cap * sizeof(tr_event);
 }

@@ -246,21 +246,23 @@ struct tr_image_rt {
 #define TR_RANGE_MAX_IDS (1u << 16)
 
 typedef struct tr_idrange {
-	char *base;        /* the chunk's first block */
+	char *co0;         /* co[0] of the chunk's first block */
 	uint64_t magic;    /* ceil(2^32 / nroles) */
 	uint32_t first_id; /* the first block's role 0 */
-	uint32_t bsize;    /* block size */
-	uint32_t nroles;
+	uint32_t gap;      /* block size less the block's coroutines */
 } tr_idrange;
 
-/* Coroutine of scheduler id `id` (owned by some range). */
+/* Coroutine of scheduler id `id` (owned by range g). With k = id -
+ * first_id, block b = k / nroles and role r = k - b * nroles, the
+ * coroutine is at co0 + b * bsize + r * sizeof(tr_coro), which is
+ * co0 + k * sizeof(tr_coro) + b * gap: one multiply less on the path from
+ * an id to its coroutine. */
 static inline tr_coro *
 coro_at_range(const tr_idrange *g, uint32_t id)
 {
 	uint32_t k = id - g->first_id;
 	uint32_t b = (uint32_t)(((uint64_t)k * g->magic) >> 32);
-	uint32_t r = k - b * g->nroles;
-	return (tr_coro *)(g->base + (size_t)b * g->bsize + offsetof(tr_session, co)) + r;
+	return (tr_coro *)(g->co0 + (size_t)b * g->gap) + k;
 }
 
 /* ---- timers (step 4 timeouts and step 6 progress contracts) ---- */
@@ -309,9 +311,9 @@ struct tr_machine {
 
 	tr_pool pool;
 
-	/* id -> session, open addressing with linear probing: tagged
-	 * session pointers (machine.c, session table). */
-	uintptr_t *table;
+	/* id -> session, open addressing with linear probing: block
+	 * references (machine.c, session table). */
+	uint32_t *table;
 	uint8_t *table_tag; /* 8 more bits of each slot's hash */
 	uint32_t table_cap; /* power of two */
 	uint32_t nsessions;

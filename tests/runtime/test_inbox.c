@@ -284,12 +284,24 @@ test_slots_generations(void **state)
 	assert_int_not_equal(gen, 0);
 	tr_slot_publish_any(&t, idx, &x);
 	assert_ptr_equal(tr_slot_get_any(&t, idx), &x);
-	tr_slot_clear_owner(&t, idx);
+	tr_slot_clear_owner(&t, idx, gen);
 	assert_null(tr_slot_get_any(&t, idx));
 	assert_int_equal(tr_slot_give_back_owner(&t, &idx, 1), TR_OK);
 	assert_int_equal(tr_slot_alloc_any(&t, &idx2, &gen2), TR_OK);
 	assert_int_equal(idx2, idx);         /* reused */
-	assert_int_not_equal(gen2, gen);     /* with a new generation */
+	assert_int_equal(gen2, gen + 1);     /* with the next generation */
+	/* the generation lives in the slot's word while it is not live: it
+	 * goes on counting over many reuses */
+	for (uint32_t k = 0; k < 10; k++) {
+		tr_slot_publish_any(&t, idx2, &y);
+		tr_slot_clear_owner(&t, idx2, gen2);
+		assert_int_equal(tr_slot_give_back_owner(&t, &idx2, 1), TR_OK);
+		uint32_t g;
+		assert_int_equal(tr_slot_alloc_any(&t, &idx2, &g), TR_OK);
+		assert_int_equal(idx2, idx);
+		assert_int_equal(g, gen2 + 1);
+		gen2 = g;
+	}
 	tr_slot_publish_any(&t, idx2, &y);
 	assert_ptr_equal(tr_slot_get_any(&t, idx2), &y);
 	/* Crossing segment boundaries allocates segments on demand. */
@@ -304,7 +316,7 @@ test_slots_generations(void **state)
 	uint32_t back[3] = {5, TR_SLOT_SEG_SIZE + 7, 2 * TR_SLOT_SEG_SIZE};
 	for (int k = 0; k < 3; k++) {
 		tr_slot_publish_any(&t, back[k], &x);
-		tr_slot_clear_owner(&t, back[k]);
+		tr_slot_clear_owner(&t, back[k], 1); /* fresh slots: generation 1 */
 	}
 	assert_int_equal(tr_slot_give_back_owner(&t, back, 2), TR_OK);
 	assert_int_equal(tr_slot_give_back_owner(&t, &back[2], 1), TR_OK);
@@ -313,6 +325,7 @@ test_slots_generations(void **state)
 	for (int k = 2; k >= 0; k--) {
 		assert_int_equal(tr_slot_alloc_any(&t, &idx, &gen), TR_OK);
 		assert_int_equal(idx, back[k]);
+		assert_int_equal(gen, 2);
 		assert_null(tr_slot_get_any(&t, idx)); /* until published */
 		tr_slot_publish_any(&t, idx, &y);
 		assert_ptr_equal(tr_slot_get_any(&t, idx), &y);
