@@ -1,7 +1,7 @@
 /* tests/machine/test_machine_alloc.c: issue 4, done-when 5 and 7.
  * A counting allocator shows zero allocations while 1,000,000 messages flow
- * after warm-up; a live pingpong session costs at most 240 bytes in the
- * machine and a ring session at most 1 KiB (read from the allocator's live
+ * after warm-up; a live pingpong session costs at most 192 bytes in the
+ * machine and a ring session at most 576 (read from the allocator's live
  * byte count, which includes the session block, scheduler slots, id tables
  * and the session table). */
 #include <setjmp.h>
@@ -116,12 +116,12 @@ test_memory_per_session(void **state)
 	(void)state;
 	static const int sizes[] = {10000, 100000, 300000};
 	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-		assert_true(bytes_per_session("pingpong", sizes[i]) <= 240.0);
-		assert_true(bytes_per_session("ring", sizes[i]) <= 1024.0);
+		assert_true(bytes_per_session("pingpong", sizes[i]) <= 192.0);
+		assert_true(bytes_per_session("ring", sizes[i]) <= 576.0);
 	}
 }
 
-/* The session table keeps only 11 bits of each hash (machine.c): lookups
+/* The session table keeps only 8 bits of each hash (machine.c): lookups
  * must still find exactly the live sessions through growth, probe chains
  * of colliding tags and backward-shift deletion. Ids are spread over the
  * 64-bit space and chosen in runs that share their hash's tags. */
