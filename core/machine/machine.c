@@ -754,6 +754,25 @@ chunk_blocks(size_t block_size, uint32_t nroles)
 	return (uint32_t)n;
 }
 
+/* p (*cap items of item bytes) grown to hold need items: the capacity
+ * doubles from `first`. Returns the new array and updates *cap and the
+ * machine's byte count, or NULL (p and *cap untouched). */
+static void *
+grow_array(tr_machine *m, void *p, uint32_t *cap, uint32_t need, size_t item, uint32_t first)
+{
+	if (need <= *cap)
+		return p;
+	uint32_t n = *cap ? *cap : first;
+	while (n < need)
+		n *= 2;
+	void *q = tr_realloc(m->a, p, (size_t)*cap * item, (size_t)n * item);
+	if (q) {
+		m->st.bytes += (size_t)(n - *cap) * item;
+		*cap = n;
+	}
+	return q;
+}
+
 /* Give a new chunk its ids: nroles per block, from the next multiple of
  * TR_IDGROUP. TR_E_LIMIT past 2^30 ids (the scheduler's bound). */
 static tr_status
@@ -765,28 +784,14 @@ range_add(tr_machine *m, tr_image_rt *rt, char *chunk, uint32_t *first_id)
 		return TR_E_LIMIT;
 	uint32_t end = first + nids;
 	uint32_t groups = (end + TR_IDGROUP - 1) >> TR_IDGROUP_BITS;
-	if (m->nranges == m->cap_ranges) {
-		uint32_t cap = m->cap_ranges ? m->cap_ranges * 2 : 16;
-		tr_idrange *r = tr_realloc(m->a, m->ranges, (size_t)m->cap_ranges * sizeof *r,
-		                           (size_t)cap * sizeof *r);
-		if (!r)
-			return TR_E_NOMEM;
-		m->st.bytes += (size_t)(cap - m->cap_ranges) * sizeof *r;
-		m->ranges = r;
-		m->cap_ranges = cap;
-	}
-	if (groups > m->cap_idmap) {
-		uint32_t cap = m->cap_idmap ? m->cap_idmap : 64;
-		while (cap < groups)
-			cap *= 2;
-		uint32_t *g = tr_realloc(m->a, m->idmap, (size_t)m->cap_idmap * sizeof *g,
-		                         (size_t)cap * sizeof *g);
-		if (!g)
-			return TR_E_NOMEM;
-		m->st.bytes += (size_t)(cap - m->cap_idmap) * sizeof *g;
-		m->idmap = g;
-		m->cap_idmap = cap;
-	}
+	tr_idrange *rs = grow_array(m, m->ranges, &m->cap_ranges, m->nranges + 1, sizeof *rs, 16);
+	if (!rs)
+		return TR_E_NOMEM;
+	m->ranges = rs;
+	uint32_t *map = grow_array(m, m->idmap, &m->cap_idmap, groups, sizeof *map, 64);
+	if (!map)
+		return TR_E_NOMEM;
+	m->idmap = map;
 	tr_idrange *r = &m->ranges[m->nranges];
 	r->co0 = chunk + offsetof(tr_session, co);
 	r->magic = (((uint64_t)1 << 32) + rt->nroles - 1) / rt->nroles;
@@ -815,15 +820,10 @@ block_get(tr_machine *m, tr_image_rt *rt, tr_session **out, uint32_t *idb)
 		return TR_OK;
 	}
 	if (!rt->chunk_left) {
-		if (rt->nchunks == rt->cap_chunks) {
-			uint32_t cap = rt->cap_chunks ? rt->cap_chunks * 2 : 16;
-			void **c = tr_realloc(m->a, rt->chunks, (size_t)rt->cap_chunks * sizeof(void *),
-			                      (size_t)cap * sizeof(void *));
-			if (!c)
-				return TR_E_NOMEM;
-			rt->chunks = c;
-			rt->cap_chunks = cap;
-		}
+		void **cs = grow_array(m, rt->chunks, &rt->cap_chunks, rt->nchunks + 1, sizeof *cs, 16);
+		if (!cs)
+			return TR_E_NOMEM;
+		rt->chunks = cs;
 		if (!rt->chunk_blocks)
 			rt->chunk_blocks = chunk_blocks(rt->block_size, rt->nroles);
 		char *chunk = tr_alloc(m->a, rt->block_size * rt->chunk_blocks);
