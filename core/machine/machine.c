@@ -358,7 +358,7 @@ pool_put(tr_machine *m, uint32_t i)
 static TR_ALWAYS_INLINE tr_coro *
 coro_at(const tr_machine *m, uint32_t id)
 {
-	return coro_at_range(&m->ranges[m->idmap[id >> TR_IDGROUP_BITS]], id);
+	return coro_at_range(&m->idmap[id >> TR_IDGROUP_BITS], id);
 }
 
 /* ---- wake lists ---- */
@@ -784,22 +784,20 @@ range_add(tr_machine *m, tr_image_rt *rt, char *chunk, uint32_t *first_id)
 		return TR_E_LIMIT;
 	uint32_t end = first + nids;
 	uint32_t groups = (end + TR_IDGROUP - 1) >> TR_IDGROUP_BITS;
-	tr_idrange *rs = grow_array(m, m->ranges, &m->cap_ranges, m->nranges + 1, sizeof *rs, 16);
-	if (!rs)
-		return TR_E_NOMEM;
-	m->ranges = rs;
-	uint32_t *map = grow_array(m, m->idmap, &m->cap_idmap, groups, sizeof *map, 64);
+	tr_idrange *map = grow_array(m, m->idmap, &m->cap_idmap, groups, sizeof *map, 64);
 	if (!map)
 		return TR_E_NOMEM;
 	m->idmap = map;
-	tr_idrange *r = &m->ranges[m->nranges];
-	r->co0 = chunk + offsetof(tr_session, co);
-	r->magic = (((uint64_t)1 << 32) + rt->nroles - 1) / rt->nroles;
-	r->first_id = first;
-	r->gap = (uint32_t)(rt->block_size - rt->nroles * sizeof(tr_coro));
+	tr_idrange r = {
+		.co0 = chunk + offsetof(tr_session, co),
+		.magic = (((uint64_t)1 << 32) + rt->nroles - 1) / rt->nroles,
+		.first_id = first,
+		.gap = (uint32_t)(rt->block_size - rt->nroles * sizeof(tr_coro)),
+	};
+	/* ranges start on a group and never share one (the next starts on the
+	 * next multiple of TR_IDGROUP) */
 	for (uint32_t g = first >> TR_IDGROUP_BITS; g < groups; g++)
-		m->idmap[g] = m->nranges;
-	m->nranges++;
+		m->idmap[g] = r;
 	m->next_coro = end;
 	*first_id = first;
 	return TR_OK;
@@ -962,7 +960,6 @@ tr_machine_free(tr_machine *m)
 	for (uint32_t i = 0; i < m->nhandlers; i++)
 		tr_free(a, m->handlers[i], sizeof(tr_handler));
 	tr_free(a, m->handlers, (size_t)m->nhandlers * sizeof *m->handlers);
-	tr_free(a, m->ranges, (size_t)m->cap_ranges * sizeof *m->ranges);
 	tr_free(a, m->idmap, (size_t)m->cap_idmap * sizeof *m->idmap);
 	tr_free(a, m->pool.e, (size_t)m->pool.cap * sizeof *m->pool.e);
 	tr_free(a, m->timers, (size_t)m->ntimers_cap * sizeof *m->timers);

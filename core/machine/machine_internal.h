@@ -237,7 +237,7 @@ struct tr_image_rt {
 	char *chunk_next;
 };
 
-/* ---- scheduler ids (see tr_machine.ranges) ---- */
+/* ---- scheduler ids (see tr_machine.idmap) ---- */
 
 #define TR_IDGROUP_BITS 6
 #define TR_IDGROUP (1u << TR_IDGROUP_BITS)
@@ -251,6 +251,7 @@ typedef struct tr_idrange {
 	uint32_t first_id; /* the first block's role 0 */
 	uint32_t gap;      /* block size less the block's coroutines */
 } tr_idrange;
+_Static_assert(sizeof(tr_idrange) == 24, "an id map entry is 24 bytes per 64 ids");
 
 /* Coroutine of scheduler id `id` (owned by range g). With k = id -
  * first_id, block b = k / nroles and role r = k - b * nroles, the
@@ -298,10 +299,10 @@ struct tr_machine {
 	 * of blocks owns a range of ids, nroles per block, so an id names its
 	 * coroutine by arithmetic (coro_at) and no id -> coroutine array is
 	 * kept (8 bytes per coroutine at scale, issue 6). Ranges start on a
-	 * multiple of TR_IDGROUP ids; idmap[id / TR_IDGROUP] is the range. */
-	tr_idrange *ranges;
-	uint32_t nranges, cap_ranges;
-	uint32_t *idmap;
+	 * multiple of TR_IDGROUP ids; idmap[id / TR_IDGROUP] is a copy of the
+	 * range's description (24 bytes per 64 ids), so that a lookup is one
+	 * load before the arithmetic. */
+	tr_idrange *idmap;
 	uint32_t cap_idmap; /* groups */
 	uint32_t next_coro; /* first id no range owns */
 
