@@ -322,6 +322,37 @@ test_cancel_blocked(void **state)
 	pthread_cond_destroy(&h.cv);
 }
 
+
+/* A runtime of T workers that reports every summary to cb(ctx), with img
+ * (and img2 unless NULL) registered. */
+static tr_runtime *
+new_runtime(uint32_t T, tr_placement placement, tr_policy policy, bool held,
+            void (*cb)(void *, const tr_runtime_summary *), void *ctx,
+            const tr_image *img, const tr_image *img2)
+{
+	tr_runtime_config c;
+	tr_runtime *rt;
+
+	tr_runtime_config_default(&c);
+	c.threads = T;
+	c.placement = placement;
+	c.policy = policy;
+	c.on_complete = cb;
+	c.complete_ctx = ctx;
+	c.start_held = held;
+	assert_int_equal(tr_runtime_create(&c, &rt), TR_OK);
+	assert_int_equal(tr_runtime_register_image(rt, img), TR_OK);
+	if (img2 != NULL)
+		assert_int_equal(tr_runtime_register_image(rt, img2), TR_OK);
+	return rt;
+}
+
+/* The same, cooperative, counting summaries in d. */
+static tr_runtime *
+done_runtime(uint32_t T, tr_placement placement, bool held, const tr_image *img, rt_done *d)
+{
+	return new_runtime(T, placement, TR_POLICY_COOPERATIVE, held, rt_done_cb, d, img, NULL);
+}
 /* S3: a fault in one role fails its session on every worker (the others
  * are cancelled by the home), and no other session is touched. */
 static void
@@ -330,20 +361,13 @@ test_fault_spread(void **state)
 	(void)state;
 	const uint64_t S = 200;
 	const int64_t R = 5;
-	tr_runtime_config c;
 	tr_runtime *rt;
 	rt_done d = {.expected = rt_wl_expected(RT_WL_RING, R)};
 	rt_wl_role *roles = calloc(S * 8, sizeof *roles);
 	void **ptrs = calloc(S * 8, sizeof *ptrs);
 	tr_handler hd = rt_wl_handler(&g_ring);
 
-	tr_runtime_config_default(&c);
-	c.threads = 4;
-	c.placement = TR_PLACE_SPREAD;
-	c.on_complete = rt_done_cb;
-	c.complete_ctx = &d;
-	assert_int_equal(tr_runtime_create(&c, &rt), TR_OK);
-	assert_int_equal(tr_runtime_register_image(rt, g_ring.img), TR_OK);
+	rt = done_runtime(4, TR_PLACE_SPREAD, false, g_ring.img, &d);
 	for (uint64_t i = 0; i < S * 8; i++)
 		ptrs[i] = &roles[i];
 	for (uint64_t s = 0; s < S; s++)
@@ -390,14 +414,8 @@ gate_run(rt_wl *wl, tr_placement placement, uint64_t N, int64_t R)
 	assert_non_null(ids);
 	atomic_store(&wl->errors, 0);
 	tr_runtime_config_default(&c);
-	assert_false(c.start_held);
-	c.threads = T;
-	c.placement = placement;
-	c.on_complete = rt_done_cb;
-	c.complete_ctx = &d;
-	c.start_held = true;
-	assert_int_equal(tr_runtime_create(&c, &rt), TR_OK);
-	assert_int_equal(tr_runtime_register_image(rt, wl->img), TR_OK);
+	assert_false(c.start_held); /* held is a choice, not the default */
+	rt = done_runtime(T, placement, true, wl->img, &d);
 	for (uint64_t i = 0; i < N * K; i++)
 		ptrs[i] = &roles[i];
 	for (uint64_t k = 0; k < N; k++)
@@ -511,7 +529,6 @@ test_stop_under_load(void **state)
 {
 	(void)state;
 	const uint64_t S = g_stop_sessions;
-	tr_runtime_config c;
 	tr_runtime *rt;
 	rt_done d = {.expected = 0};
 	rt_wl_role *roles = calloc(S * 2, sizeof *roles);
@@ -520,13 +537,7 @@ test_stop_under_load(void **state)
 
 	assert_non_null(roles);
 	assert_non_null(ptrs);
-	tr_runtime_config_default(&c);
-	c.threads = 2;
-	c.placement = TR_PLACE_SPREAD;
-	c.on_complete = rt_done_cb;
-	c.complete_ctx = &d;
-	assert_int_equal(tr_runtime_create(&c, &rt), TR_OK);
-	assert_int_equal(tr_runtime_register_image(rt, g_pp.img), TR_OK);
+	rt = done_runtime(2, TR_PLACE_SPREAD, false, g_pp.img, &d);
 	for (uint64_t i = 0; i < S * 2; i++)
 		ptrs[i] = &roles[i];
 	for (uint64_t s = 0; s < S; s++)
@@ -568,7 +579,6 @@ test_stop_local_states(void **state)
 {
 	(void)state;
 	const uint64_t S = 20000;
-	tr_runtime_config c;
 	tr_runtime *rt;
 	rt_done d = {.expected = 0};
 	rt_wl_role *roles = calloc(S * 2, sizeof *roles);
@@ -579,14 +589,8 @@ test_stop_local_states(void **state)
 
 	assert_non_null(roles);
 	assert_non_null(ptrs);
-	tr_runtime_config_default(&c);
-	c.threads = 2;
-	c.placement = TR_PLACE_LOCAL;
-	c.on_complete = rt_done_cb;
-	c.complete_ctx = &d;
-	c.start_held = true; /* nothing runs: every session ends by the stop */
-	assert_int_equal(tr_runtime_create(&c, &rt), TR_OK);
-	assert_int_equal(tr_runtime_register_image(rt, g_pp.img), TR_OK);
+	/* held: nothing runs, every session ends by the stop */
+	rt = done_runtime(2, TR_PLACE_LOCAL, true, g_pp.img, &d);
 	for (uint64_t i = 0; i < S * 2; i++)
 		ptrs[i] = &roles[i];
 	for (uint64_t k = 0; k < S; k++)
@@ -645,19 +649,7 @@ sum_cb(void *ctx, const tr_runtime_summary *s)
 static tr_runtime *
 sum_runtime(uint32_t T, tr_placement placement, tr_policy policy)
 {
-	tr_runtime_config c;
-	tr_runtime *rt;
-
-	tr_runtime_config_default(&c);
-	c.threads = T;
-	c.placement = placement;
-	c.policy = policy;
-	c.on_complete = sum_cb;
-	c.start_held = true;
-	assert_int_equal(tr_runtime_create(&c, &rt), TR_OK);
-	assert_int_equal(tr_runtime_register_image(rt, g_ring.img), TR_OK);
-	assert_int_equal(tr_runtime_register_image(rt, g_pp.img), TR_OK);
-	return rt;
+	return new_runtime(T, placement, policy, true, sum_cb, NULL, g_ring.img, g_pp.img);
 }
 
 /* Every field of the summary, for sessions that end ok, faulted, cancelled
