@@ -794,6 +794,12 @@ bool
 	return tr_sched_handoff_inl_(s, id);
 }
 
+bool
+(tr_sched_switch)(tr_sched *s, uint32_t from, uint32_t to)
+{
+	return tr_sched_switch_inl_(s, from, to);
+}
+
 tr_sched_state
 tr_sched_state_of(const tr_sched *s, uint32_t id)
 {

@@ -189,6 +189,22 @@ tr_sched_handoff_inl_(tr_sched *s, uint32_t id)
 	return true;
 }
 
+static inline bool
+tr_sched_switch_inl_(tr_sched *s, uint32_t from, uint32_t to)
+{
+	if (s->policy != TR_POLICY_COOPERATIVE || s->n[TR_SCHED_READY] != 0 || from >= s->cap ||
+	    to >= s->cap)
+		return false;
+	uint8_t a = s->st[from], b = s->st[to];
+	if ((a & TR_SCHED_STATE_MASK_) != TR_SCHED_RUNNING ||
+	    (b & TR_SCHED_STATE_MASK_) != TR_SCHED_BLOCKED)
+		return false;
+	/* one RUNNING and one BLOCKED before and after: the counts stay */
+	s->st[from] = (uint8_t)((a & ~TR_SCHED_STATE_MASK_) | TR_SCHED_BLOCKED);
+	s->st[to] = (uint8_t)((b & ~TR_SCHED_STATE_MASK_) | TR_SCHED_RUNNING);
+	return true;
+}
+
 /* The id the next pick would return under the cooperative policy, or
  * TR_SCHED_NONE (other policies: NONE). A hint for prefetching only. */
 static inline uint32_t
@@ -209,5 +225,6 @@ tr_sched_nready_inl_(const tr_sched *s)
 #define tr_sched_done(s, id) tr_sched_done_inl_((s), (id))
 #define tr_sched_pick(s) tr_sched_pick_inl_((s))
 #define tr_sched_handoff(s, id) tr_sched_handoff_inl_((s), (id))
+#define tr_sched_switch(s, from, to) tr_sched_switch_inl_((s), (from), (to))
 
 #endif

@@ -184,19 +184,6 @@ typedef struct call_ctx {
 	tr_coro *c;
 } call_ctx;
 
-/* The effect record of a slice: what does not change between the handler
- * calls of one slice is filled once (effect_begin); each call sets peer,
- * label and kind. */
-static TR_ALWAYS_INLINE void
-effect_begin(tr_effect *e, tr_machine *m, tr_session *s, tr_coro *c)
-{
-	e->session = s->id;
-	e->role = c->role;
-	e->tick = m->tick;
-	e->role_state = c->role_state;
-	e->image = s->rt->img;
-}
-
 static tr_status
 eff_send_slow(tr_machine *m, tr_session *s, tr_effect *e, tr_value *out)
 {
@@ -371,12 +358,12 @@ wake(tr_machine *m, tr_coro *c, bool sender)
 	c->wake_pending = 1;
 	c->wake_next = TR_NIL;
 	uint32_t *head = sender ? &m->wake_send_head : &m->wake_recv_head;
-	uint32_t *tail = sender ? &m->wake_send_tail : &m->wake_recv_tail;
-	if (*tail == TR_NIL)
+	tr_coro **last = sender ? &m->wake_send_last : &m->wake_recv_last;
+	if (*last == NULL)
 		*head = c->id;
 	else
-		coro_at(m, *tail)->wake_next = c->id;
-	*tail = c->id;
+		(*last)->wake_next = c->id;
+	*last = c;
 }
 
 /* Step 5 helper: make every coroutine on one wake list ready whose wait is
@@ -384,11 +371,12 @@ wake(tr_machine *m, tr_coro *c, bool sender)
  * of them goes straight to RUNNING when the scheduler allows it; returns
  * it (its id in *ran), else NULL. */
 static TR_ALWAYS_INLINE tr_coro *
-drain_wake_list(tr_machine *m, uint32_t *head, uint32_t *tail, bool direct, uint32_t *ran)
+drain_wake_list(tr_machine *m, uint32_t *head, tr_coro **last, bool direct, uint32_t *ran)
 {
 	uint32_t id = *head;
 	tr_coro *rc = NULL;
-	*head = *tail = TR_NIL;
+	*head = TR_NIL;
+	*last = NULL;
 	while (id != TR_NIL) {
 		tr_coro *c = coro_at(m, id);
 		uint32_t next = c->wake_next;
@@ -918,8 +906,8 @@ tr_machine_create(const tr_machine_config *cfg, tr_machine **out)
 	m->a = a;
 	m->next_id = 1;
 	m->pool.free = TR_NIL;
-	m->wake_send_head = m->wake_send_tail = TR_NIL;
-	m->wake_recv_head = m->wake_recv_tail = TR_NIL;
+	m->wake_send_head = m->wake_recv_head = TR_NIL;
+	m->wake_send_last = m->wake_recv_last = NULL;
 	m->timer_free = TR_NIL;
 	for (int i = 0; i < TR_WHEEL; i++)
 		m->wheel_head[i] = m->wheel_tail[i] = TR_NIL;
@@ -2021,6 +2009,43 @@ accept(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
 	return OUT_FAULT;
 }
 
+/* The fused hand-off (run_slice's `more`). Coroutine c (scheduler id
+ * *idp), RUNNING, has just blocked. When the round after this one would be
+ * a hand-off (round_once: nothing queued or armed for steps 3, 4 and 6,
+ * nothing READY, and the wake lists hold exactly one coroutine, blocked),
+ * do at once what the rest of this round (steps 10 and 11) and steps 1 to 8
+ * of the next would do, and return the coroutine to run next, its id in
+ * *idp. Otherwise change nothing and return NULL: the round ends in
+ * round_once as usual. The interpreter then goes on without returning, so a
+ * chain of hand-offs (a pingpong, a ring lap) costs one call, not one per
+ * round, and the same rounds happen in the same order. */
+static TR_ALWAYS_INLINE tr_coro *
+fuse_next(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, uint32_t *idp)
+{
+	tr_coro *n = m->wake_recv_last;
+	if (m->wake_send_head != TR_NIL || n == NULL || n->id != m->wake_recv_head)
+		return NULL;
+	if ((m->ntopology | m->ing_len | m->ntimers | m->effect_mode) != 0 || m->replay_failed)
+		return NULL;
+	uint32_t nid = n->id;
+	if (n->status != TR_CO_BLOCKED || !tr_sched_switch(&m->sched, *idp, nid))
+		return NULL;
+	/* 10. c blocked (its count up, n's down below: they cancel) */
+	c->status = TR_CO_BLOCKED;
+	obs_if(tracing, m, TR_EV_BLOCKED, s->id, c->role, TR_NIL, TR_NIL, c->block, c->block_edge);
+	/* 11: no timers, no replay, and c is live. Then the next round:
+	 * 1, 2 (n is live), 3, 4 (nothing), 5 (n, the hand-off) */
+	m->tick++;
+	m->st.rounds++;
+	m->wake_recv_head = TR_NIL;
+	m->wake_recv_last = NULL;
+	n->wake_pending = 0;
+	n->status = TR_CO_READY;
+	n->block = TR_BLOCK_NONE;
+	*idp = nid;
+	return n;
+}
+
 #define RS_NAME run_slice_plain
 #define RS_TRACING false
 #define RS_EMODE 0
@@ -2039,19 +2064,20 @@ accept(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
 
 /* Step 9: run a slice with the instance of the interpreter that fits. */
 static TR_ALWAYS_INLINE int
-run_slice(tr_machine *m, tr_coro *c, tr_fault_kind *fk)
+run_slice(tr_machine *m, tr_coro **c, uint32_t *id, uint32_t *more, tr_fault_kind *fk)
 {
 	if (TR_LIKELY(!(m->tracing | m->effect_mode)))
-		return run_slice_plain(m, c, fk);
-	return run_slice_general(m, c, fk);
+		return run_slice_plain(m, c, id, more, fk);
+	return run_slice_general(m, c, id, more, fk);
 }
 
 /* ---- the round ---- */
 
 /* Steps 1 (after validation) to 11 of one round; m, res and fault are
- * valid. Inlined into both drivers below. */
+ * valid. Inlined into both drivers below. Up to *more hand-off rounds may
+ * follow inside step 9 (run_slice): *more counts them down. */
 static TR_ALWAYS_INLINE tr_status
-round_once(tr_machine *m, tr_step_result *res, tr_fault *fault)
+round_once(tr_machine *m, tr_step_result *res, tr_fault *fault, uint32_t *more)
 {
 	fault->kind = TR_FAULT_NONE;
 	m->tick++;
@@ -2085,9 +2111,9 @@ round_once(tr_machine *m, tr_step_result *res, tr_fault *fault)
 	tr_coro *c = NULL;
 	bool direct = !slow && tr_sched_nready(&m->sched) == 0;
 	if (m->wake_send_head != TR_NIL)
-		c = drain_wake_list(m, &m->wake_send_head, &m->wake_send_tail, direct, &id);
+		c = drain_wake_list(m, &m->wake_send_head, &m->wake_send_last, direct, &id);
 	if (m->wake_recv_head != TR_NIL) {
-		tr_coro *r = drain_wake_list(m, &m->wake_recv_head, &m->wake_recv_tail,
+		tr_coro *r = drain_wake_list(m, &m->wake_recv_head, &m->wake_recv_last,
 		                             direct && !c, &id);
 		if (!c)
 			c = r;
@@ -2127,7 +2153,7 @@ round_once(tr_machine *m, tr_step_result *res, tr_fault *fault)
 
 	/* 9. run one slice */
 	tr_fault_kind fk = TR_FAULT_NONE;
-	int out = run_slice(m, c, &fk);
+	int out = run_slice(m, &c, &id, more, &fk);
 
 	/* 10. outcome */
 	*res = TR_STEP_CONTINUE;
@@ -2175,8 +2201,9 @@ tr_machine_step_round(tr_machine *m, uint32_t n, tr_step_result *res, tr_fault *
 	/* 1. validate n (nothing else happens when it is 0) */
 	if (!m || !res || n == 0)
 		return TR_E_INVALID;
+	uint32_t more = 0;
 	m->in_round = true;
-	tr_status st = round_once(m, res, fault ? fault : &dummy);
+	tr_status st = round_once(m, res, fault ? fault : &dummy, &more);
 	m->in_round = false;
 	if (m->rout_len)
 		rout_flush(m);
@@ -2202,9 +2229,10 @@ tr_machine_run_while_work(tr_machine *m, uint32_t max_rounds, uint32_t *rounds,
 	uint32_t n = 0;
 	m->in_round = true;
 	while (n < max_rounds && has_work(m)) {
-		n++;
-		if ((st = round_once(m, &res, &f)) != TR_OK ||
-		    res == TR_STEP_STUCK || res == TR_STEP_ALL_DONE)
+		uint32_t more = max_rounds - n - 1;
+		st = round_once(m, &res, &f, &more);
+		n = max_rounds - more;
+		if (st != TR_OK || res == TR_STEP_STUCK || res == TR_STEP_ALL_DONE)
 			break;
 	}
 	m->in_round = false;

@@ -307,8 +307,8 @@ struct tr_machine {
 	uint32_t next_coro; /* first id no range owns */
 
 	/* wake lists (step 5): senders first, then receivers; FIFO by event. */
-	uint32_t wake_send_head, wake_send_tail;
-	uint32_t wake_recv_head, wake_recv_tail;
+	uint32_t wake_send_head, wake_recv_head; /* ids, TR_NIL when empty */
+	tr_coro *wake_send_last, *wake_recv_last; /* the tails, NULL when empty */
 
 	tr_pool pool;
 

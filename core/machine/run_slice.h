@@ -7,27 +7,46 @@
  * has those tests folded away. Nothing a slice does (a handler call
  * included) changes either, so reading them once per slice is exact.
  *
- * Run coroutine c for at most cfg.slice instructions. It runs the machine's
- * decoded copy of the role's code (tr_dinsn, image_rt_decode). */
+ * Run coroutine *cp (scheduler id *idp) for at most cfg.slice instructions.
+ * It runs the machine's decoded copy of the role's code (tr_dinsn,
+ * image_rt_decode). While *more is not 0, a slice that blocks may be
+ * followed at once by the next round's, when that round is a hand-off
+ * (fuse_next): *more counts those rounds down, and *cp and *idp name the
+ * coroutine of the last slice, whose outcome is returned. */
 static int
-RS_NAME(tr_machine *m, tr_coro *c, tr_fault_kind *fk)
+RS_NAME(tr_machine *m, tr_coro **cp, uint32_t *idp, uint32_t *more, tr_fault_kind *fk)
 {
 	const bool tracing = RS_TRACING;
 	const uint8_t emode = RS_EMODE;
+	const uint32_t slice = m->cfg.slice;
+	tr_coro *c = *cp;
 	tr_session *s = tr_coro_session(c);
 	tr_image_rt *rt = s->rt;
-	const tr_role_rt *rr = &rt->role[c->role];
-	const tr_dinsn *code = rr->code;
 	tr_edgebuf *edges = tr_session_edges(s, rt->nroles);
-	uint64_t *regs = rr->scratch ? rr->scratch : (uint64_t *)((char *)s + rr->regs_at);
-	const tr_dinsn *insn = code + c->pc; /* the instruction at pc */
-	const uint32_t slice = m->cfg.slice;
-	uint32_t budget = slice;
 	const tr_handler *h = sh(m, s);
+	const tr_dinsn *code;
+	const tr_dinsn *insn;
+	uint64_t *regs;
+	uint32_t budget;
 	tr_effect eff;
 	int out;
 
-	effect_begin(&eff, m, s, c);
+	/* The effect record: what does not change between the handler calls of
+	 * a slice is filled once; each call sets peer, label and kind. */
+	eff.session = s->id;
+	eff.image = rt->img;
+start:
+	/* per coroutine: a fused hand-off comes back here with the next one */
+	{
+		const tr_role_rt *rr = &rt->role[c->role];
+		code = rr->code;
+		regs = rr->scratch ? rr->scratch : (uint64_t *)((char *)s + rr->regs_at);
+	}
+	insn = code + c->pc; /* the instruction at pc */
+	budget = slice;
+	eff.role = c->role;
+	eff.tick = m->tick;
+	eff.role_state = c->role_state;
 
 #if TR_COMPUTED_GOTO
 	static const void *const labels[TR_OP_COUNT_] = {
@@ -245,5 +264,23 @@ dispatch:
 leave:
 	m->st.instructions += slice - budget + (out == OUT_BLOCKED || out == OUT_FAULT);
 	c->pc = (uint32_t)(insn - code);
+	if (out == OUT_BLOCKED && *more) {
+		tr_coro *n = fuse_next(m, tracing, s, c, idp);
+		if (n) {
+			--*more;
+			c = n;
+			tr_session *ns = tr_coro_session(n);
+			if (TR_UNLIKELY(ns != s)) {
+				s = ns;
+				rt = s->rt;
+				edges = tr_session_edges(s, rt->nroles);
+				h = sh(m, s);
+				eff.session = s->id;
+				eff.image = rt->img;
+			}
+			goto start;
+		}
+	}
+	*cp = c;
 	return out;
 }

@@ -803,6 +803,50 @@ test_handoff(void **state)
 	}
 }
 
+/* Switch: block `from` and hand off to `to` in one step, only when block
+ * then hand-off would do exactly that; otherwise nothing changes. */
+static void
+test_switch(void **state)
+{
+	(void)state;
+	bool (*sw)(tr_sched *, uint32_t, uint32_t) = &tr_sched_switch;
+	tr_sched s;
+	assert_int_equal(tr_sched_init(&s, TR_POLICY_COOPERATIVE, 0, 0, NULL), TR_OK);
+	add_range(&s, 0, 4);
+	tr_sched_ready(&s, 0);
+	assert_int_equal(tr_sched_pick(&s), 0);
+	assert_false(tr_sched_switch(&s, 1, 2)); /* 1 is not RUNNING */
+	assert_false(tr_sched_switch(&s, 0, 0)); /* 0 is not BLOCKED */
+	assert_false(sw(&s, 0, 99));             /* never added */
+	assert_true(tr_sched_switch(&s, 0, 2));
+	assert_int_equal(tr_sched_state_of(&s, 0), TR_SCHED_BLOCKED);
+	assert_int_equal(tr_sched_state_of(&s, 2), TR_SCHED_RUNNING);
+	assert_int_equal(tr_sched_nblocked(&s), 3);
+	assert_int_equal(tr_sched_nlive(&s), 4);
+	assert_true(sw(&s, 2, 0));
+	tr_sched_ready(&s, 3);
+	assert_false(tr_sched_switch(&s, 0, 1)); /* 3 is ready: pick gives 3 */
+	assert_int_equal(tr_sched_state_of(&s, 0), TR_SCHED_RUNNING);
+	assert_int_equal(tr_sched_state_of(&s, 1), TR_SCHED_BLOCKED);
+	tr_sched_block(&s, 0);
+	EXPECT(&s, 3, NONE);
+	tr_sched_done(&s, 1);
+	assert_false(tr_sched_switch(&s, 3, 1)); /* DONE */
+	assert_int_equal(tr_sched_state_of(&s, 3), TR_SCHED_RUNNING);
+	tr_sched_destroy(&s);
+	const tr_policy other[] = {TR_POLICY_ROUND_ROBIN, TR_POLICY_PRIORITY,
+	                           TR_POLICY_PROGRESS_AWARE, TR_POLICY_SEEDED};
+	for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+		assert_int_equal(tr_sched_init(&s, other[i], 1, 0, NULL), TR_OK);
+		add_range(&s, 0, 2);
+		tr_sched_ready(&s, 0);
+		assert_int_equal(tr_sched_pick(&s), 0);
+		assert_false(tr_sched_switch(&s, 0, 1));
+		assert_int_equal(tr_sched_state_of(&s, 0), TR_SCHED_RUNNING);
+		tr_sched_destroy(&s);
+	}
+}
+
 /* The addressable functions behave as the inline macros. */
 static void
 test_function_pointers(void **state)
@@ -847,6 +891,7 @@ main(void)
 		cmocka_unit_test(test_policy_names),
 		cmocka_unit_test(test_function_pointers),
 		cmocka_unit_test(test_handoff),
+		cmocka_unit_test(test_switch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
