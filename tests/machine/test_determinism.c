@@ -236,6 +236,151 @@ test_altered_entry(void **state)
 	tr_image_free(img);
 }
 
+/* ---- the fused hand-off (tr_machine_run_while_work) ---- */
+
+/* A handler that logs every call it gets, as the handler sees it (tick,
+ * session, role, peer, label, value), around the mt handler: with tracing
+ * off this log is what a host can observe of a run. */
+typedef struct log_entry {
+	uint64_t tick, session, value;
+	uint32_t what, role, peer, label;
+} log_entry;
+
+typedef struct log_ctx {
+	tr_handler inner;
+	log_entry *e;
+	size_t n, cap;
+} log_ctx;
+
+static void
+log_call(log_ctx *l, uint32_t what, const tr_effect *e, uint64_t value)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 256;
+		l->e = realloc(l->e, l->cap * sizeof *l->e);
+		assert_non_null(l->e);
+	}
+	l->e[l->n++] = (log_entry){e->tick, e->session, value, what, e->role, e->peer, e->label};
+}
+
+static tr_status
+log_send(void *ctx, const tr_effect *e, tr_value *out)
+{
+	log_ctx *l = ctx;
+	tr_status st = l->inner.on_send(l->inner.ctx, e, out);
+	log_call(l, 1, e, out->bits);
+	return st;
+}
+
+static tr_status
+log_recv(void *ctx, const tr_effect *e, tr_value v)
+{
+	log_ctx *l = ctx;
+	log_call(l, 2, e, v.bits);
+	return l->inner.on_recv ? l->inner.on_recv(l->inner.ctx, e, v) : TR_OK;
+}
+
+static tr_status
+log_choose(void *ctx, const tr_effect *e, const uint32_t *labels, uint32_t n, uint32_t *pick)
+{
+	log_ctx *l = ctx;
+	tr_status st = l->inner.on_choose(l->inner.ctx, e, labels, n, pick);
+	log_call(l, 3, e, *pick);
+	return st;
+}
+
+typedef struct fused_out {
+	tr_trace *obs;
+	log_ctx log;
+	tr_machine_stats st;
+} fused_out;
+
+/* Run nsess sessions of img to the end: round by round with
+ * tr_machine_step_round (batch 0: no fusion), or with
+ * tr_machine_run_while_work in batches of `batch` rounds. */
+static void
+run_fused(const tr_image *img, tr_policy policy, uint32_t slice, int nsess, bool tracing,
+          uint32_t batch, fused_out *out)
+{
+	tr_machine_config cfg;
+	tr_machine_config_default(&cfg);
+	cfg.policy = policy;
+	cfg.slice = slice;
+	cfg.trace_mode = tracing ? TR_TRACE_ALL : TR_TRACE_OFF;
+	tr_machine *m = NULL;
+	assert_int_equal(tr_machine_create(&cfg, &m), TR_OK);
+	mt_ctx ctx = {0};
+	memset(out, 0, sizeof *out);
+	out->log.inner = mt_handler(&ctx);
+	tr_handler h = {log_send, log_recv, log_choose, NULL, NULL, &out->log};
+	for (int i = 0; i < nsess; i++)
+		mt_open(m, img, &h, ROUNDS + i, NULL);
+	tr_step_result last = TR_STEP_CONTINUE;
+	uint64_t total = 0;
+	while (last != TR_STEP_ALL_DONE && last != TR_STEP_STUCK && total < 1000000) {
+		uint32_t n = 1;
+		if (batch)
+			assert_int_equal(tr_machine_run_while_work(m, batch, &n, &last), TR_OK);
+		else
+			assert_int_equal(tr_machine_step_round(m, 1, &last, NULL), TR_OK);
+		assert_true(n > 0);
+		total += n;
+	}
+	assert_int_equal(last, TR_STEP_ALL_DONE);
+	tr_machine_stats_get(m, &out->st);
+	assert_int_equal(out->st.rounds, total);
+	if (tracing)
+		assert_int_equal(tr_machine_trace(m, &out->obs), TR_OK);
+	tr_machine_free(m);
+	mt_free_states();
+}
+
+/* Fusing hand-off rounds into one interpreter call changes nothing a host
+ * can see: the same trace bytes (tracing on), the same handler calls at the
+ * same ticks (tracing off), the same counters. For every example protocol,
+ * both slice lengths, one and several sessions, a policy that hands off and
+ * one that does not. */
+static void
+test_fused_same_rounds(void **state)
+{
+	(void)state;
+	static const char *const names[] = {"pingpong", "ring", "fanout", "twobuyer",
+	                                    "oauth_login", "two_phase_commit", "travel_agency"};
+	static const uint32_t slices[] = {3, 64};
+	static const uint32_t batches[] = {7, 100000};
+	static const tr_policy pols[] = {TR_POLICY_COOPERATIVE, TR_POLICY_ROUND_ROBIN};
+	for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+		tr_image *img = mt_image_example(names[k]);
+		for (size_t p = 0; p < 2; p++)
+		for (size_t sl = 0; sl < 2; sl++)
+		for (int nsess = 1; nsess <= 3; nsess += 2)
+		for (int tracing = 0; tracing <= 1; tracing++) {
+			fused_out a;
+			run_fused(img, pols[p], slices[sl], nsess, tracing, 0, &a);
+			assert_true(a.log.n > 0);
+			for (size_t b = 0; b < 2; b++) {
+				fused_out w;
+				run_fused(img, pols[p], slices[sl], nsess, tracing, batches[b], &w);
+				if (tracing)
+					assert_same_bytes(a.obs, w.obs);
+				assert_int_equal(a.log.n, w.log.n);
+				assert_memory_equal(a.log.e, w.log.e, a.log.n * sizeof *a.log.e);
+				assert_int_equal(a.st.tick, w.st.tick);
+				assert_int_equal(a.st.rounds, w.st.rounds);
+				assert_int_equal(a.st.instructions, w.st.instructions);
+				assert_int_equal(a.st.messages_sent, w.st.messages_sent);
+				assert_int_equal(a.st.messages_received, w.st.messages_received);
+				assert_int_equal(a.st.coroutines_blocked, w.st.coroutines_blocked);
+				tr_trace_free(w.obs);
+				free(w.log.e);
+			}
+			tr_trace_free(a.obs);
+			free(a.log.e);
+		}
+		tr_image_free(img);
+	}
+}
+
 int
 main(void)
 {
@@ -243,6 +388,7 @@ main(void)
 		cmocka_unit_test(test_examples_all_policies),
 		cmocka_unit_test(test_seeds_differ),
 		cmocka_unit_test(test_altered_entry),
+		cmocka_unit_test(test_fused_same_rounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
