@@ -1735,6 +1735,7 @@ enum { /* run_slice outcomes */
 	OUT_BLOCKED,
 	OUT_HALTED,
 	OUT_FAULT,
+	OUT_STUCK, /* fused: the round after the slice's found nothing to run */
 };
 
 /* ---- remote hand-off (tr_remote_ops.send_batch) ---- */
@@ -2009,39 +2010,87 @@ accept(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
 	return OUT_FAULT;
 }
 
-/* The fused hand-off (run_slice's `more`). Coroutine c (scheduler id
- * *idp), RUNNING, has just blocked. When the round after this one would be
- * a hand-off (round_once: nothing queued or armed for steps 3, 4 and 6,
- * nothing READY, and the wake lists hold exactly one coroutine, blocked),
- * do at once what the rest of this round (steps 10 and 11) and steps 1 to 8
- * of the next would do, and return the coroutine to run next, its id in
- * *idp. Otherwise change nothing and return NULL: the round ends in
- * round_once as usual. The interpreter then goes on without returning, so a
- * chain of hand-offs (a pingpong, a ring lap) costs one call, not one per
- * round, and the same rounds happen in the same order. */
+/* Fused rounds (run_slice's `more`). The slice of coroutine c (scheduler
+ * id *idp) has ended with `out`, BLOCKED, CONTINUE or YIELD. When steps 3,
+ * 4 and 6 have nothing to do (nothing queued or armed, no replay), the rest
+ * of this round (steps 10 and 11) and steps 1 to 8 of the next depend on
+ * the wake lists and the scheduler only: do them here and return the
+ * coroutine the next round runs, its id in *idp, so that the interpreter
+ * goes on without returning. A chain of rounds (a pingpong, a ring lap, a
+ * batch of sessions) then costs one call, not one per round, and the same
+ * rounds happen in the same order (test_determinism checks it).
+ * NULL with nothing done: the round ends in round_once as usual (also when
+ * there would be no next round: the driver stops there). NULL with *stuck:
+ * the next round began and found nothing to run (TR_STEP_STUCK). */
 static TR_ALWAYS_INLINE tr_coro *
-fuse_next(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, uint32_t *idp)
+fuse_next(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, int out, uint32_t *idp,
+          bool *stuck)
 {
-	tr_coro *n = m->wake_recv_last;
-	if (m->wake_send_head != TR_NIL || n == NULL || n->id != m->wake_recv_head)
-		return NULL;
 	if ((m->ntopology | m->ing_len | m->ntimers | m->effect_mode) != 0 || m->replay_failed)
 		return NULL;
-	uint32_t nid = n->id;
-	if (n->status != TR_CO_BLOCKED || !tr_sched_switch(&m->sched, *idp, nid))
-		return NULL;
-	/* 10. c blocked (its count up, n's down below: they cancel) */
-	c->status = TR_CO_BLOCKED;
-	obs_if(tracing, m, TR_EV_BLOCKED, s->id, c->role, TR_NIL, TR_NIL, c->block, c->block_edge);
-	/* 11: no timers, no replay, and c is live. Then the next round:
-	 * 1, 2 (n is live), 3, 4 (nothing), 5 (n, the hand-off) */
+	uint32_t id = *idp;
+	tr_coro *n = m->wake_recv_last;
+	/* The common case, the hand-off: c blocked, one coroutine woken,
+	 * nothing ready. Their scheduler states swap and every count stays
+	 * (c's blocked count goes up, n's down). */
+	if (out == OUT_BLOCKED && n && m->wake_send_head == TR_NIL && n->id == m->wake_recv_head &&
+	    n->status == TR_CO_BLOCKED && tr_sched_switch(&m->sched, id, n->id)) {
+		c->status = TR_CO_BLOCKED;
+		obs_if(tracing, m, TR_EV_BLOCKED, s->id, c->role, TR_NIL, TR_NIL, c->block,
+		       c->block_edge);
+		m->tick++;
+		m->st.rounds++;
+		m->wake_recv_head = TR_NIL;
+		m->wake_recv_last = NULL;
+		n->wake_pending = 0;
+		n->status = TR_CO_READY;
+		n->block = TR_BLOCK_NONE;
+		*idp = n->id;
+		return n;
+	}
+	bool woken = m->wake_send_head != TR_NIL || m->wake_recv_head != TR_NIL;
+	if (out == OUT_BLOCKED && !woken && tr_sched_nready(&m->sched) == 0)
+		return NULL; /* no work after this round (has_work) */
+	/* 10. (11: no timers, no replay, and c is live) */
+	if (out == OUT_BLOCKED) {
+		c->status = TR_CO_BLOCKED;
+		m->st.coroutines_blocked++;
+		tr_sched_block(&m->sched, id);
+		obs_if(tracing, m, TR_EV_BLOCKED, s->id, c->role, TR_NIL, TR_NIL, c->block,
+		       c->block_edge);
+	} else {
+		tr_sched_ready(&m->sched, id);
+	}
+	/* the next round: 1, 2 (c is live), 3 and 4 (nothing), 5 */
 	m->tick++;
 	m->st.rounds++;
-	m->wake_recv_head = TR_NIL;
-	m->wake_recv_last = NULL;
-	n->wake_pending = 0;
-	n->status = TR_CO_READY;
-	n->block = TR_BLOCK_NONE;
+	uint32_t nid = TR_SCHED_NONE;
+	n = NULL;
+	if (woken) {
+		bool direct = tr_sched_nready(&m->sched) == 0;
+		if (m->wake_send_head != TR_NIL)
+			n = drain_wake_list(m, &m->wake_send_head, &m->wake_send_last, direct, &nid);
+		if (m->wake_recv_head != TR_NIL) {
+			tr_coro *r = drain_wake_list(m, &m->wake_recv_head, &m->wake_recv_last,
+			                             direct && !n, &nid);
+			if (!n)
+				n = r;
+		}
+	}
+	if (!n) {
+		/* 6 (nothing), 7 (c is live), 8 */
+		nid = tr_sched_pick(&m->sched);
+		if (nid == TR_SCHED_NONE) {
+			*stuck = true;
+			return NULL;
+		}
+		n = coro_at(m, nid);
+	}
+	if (m->nsessions > TR_PREFETCH_MIN_SESSIONS) {
+		uint32_t next = tr_sched_peek_hint(&m->sched);
+		if (next != TR_SCHED_NONE)
+			__builtin_prefetch(coro_at(m, next));
+	}
 	*idp = nid;
 	return n;
 }
@@ -2176,6 +2225,9 @@ round_once(tr_machine *m, tr_step_result *res, tr_fault *fault, uint32_t *more)
 		coro_terminate(m, c, TR_CO_DONE);
 		break;
 	}
+	case OUT_STUCK:
+		*res = TR_STEP_STUCK;
+		return TR_OK;
 	default:
 		fault_coro(m, c, fk, c->pc, fault);
 		*res = TR_STEP_FAULTED;

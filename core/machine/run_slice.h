@@ -9,10 +9,11 @@
  *
  * Run coroutine *cp (scheduler id *idp) for at most cfg.slice instructions.
  * It runs the machine's decoded copy of the role's code (tr_dinsn,
- * image_rt_decode). While *more is not 0, a slice that blocks may be
- * followed at once by the next round's, when that round is a hand-off
+ * image_rt_decode). While *more is not 0, a slice that blocks, yields or
+ * runs out of budget may be followed at once by the next round's
  * (fuse_next): *more counts those rounds down, and *cp and *idp name the
- * coroutine of the last slice, whose outcome is returned. */
+ * coroutine of the last slice, whose outcome is returned (OUT_STUCK: the
+ * last round found nothing to run). */
 static int
 RS_NAME(tr_machine *m, tr_coro **cp, uint32_t *idp, uint32_t *more, tr_fault_kind *fk)
 {
@@ -264,9 +265,13 @@ dispatch:
 leave:
 	m->st.instructions += slice - budget + (out == OUT_BLOCKED || out == OUT_FAULT);
 	c->pc = (uint32_t)(insn - code);
-	if (out == OUT_BLOCKED && *more) {
-		tr_coro *n = fuse_next(m, tracing, s, c, idp);
-		if (n) {
+	if (*more && (out == OUT_BLOCKED || out == OUT_CONTINUE || out == OUT_YIELD)) {
+		bool stuck = false;
+		tr_coro *n = fuse_next(m, tracing, s, c, out, idp, &stuck);
+		if (TR_UNLIKELY(stuck)) {
+			--*more;
+			out = OUT_STUCK;
+		} else if (n) {
 			--*more;
 			c = n;
 			tr_session *ns = tr_coro_session(n);
