@@ -2026,7 +2026,7 @@ static TR_ALWAYS_INLINE tr_coro *
 fuse_next(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, int out, uint32_t *idp,
           bool *stuck)
 {
-	if ((m->ntopology | m->ing_len | m->ntimers | m->effect_mode) != 0 || m->replay_failed)
+	if ((m->hold[0] | m->hold[1]) != 0)
 		return NULL;
 	uint32_t id = *idp;
 	tr_coro *n = m->wake_recv_last;
@@ -2039,7 +2039,6 @@ fuse_next(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, int out, uint3
 		obs_if(tracing, m, TR_EV_BLOCKED, s->id, c->role, TR_NIL, TR_NIL, c->block,
 		       c->block_edge);
 		m->tick++;
-		m->st.rounds++;
 		m->wake_recv_head = TR_NIL;
 		m->wake_recv_last = NULL;
 		n->wake_pending = 0;
@@ -2063,7 +2062,6 @@ fuse_next(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, int out, uint3
 	}
 	/* the next round: 1, 2 (c is live), 3 and 4 (nothing), 5 */
 	m->tick++;
-	m->st.rounds++;
 	uint32_t nid = TR_SCHED_NONE;
 	n = NULL;
 	if (woken) {
@@ -2130,7 +2128,6 @@ round_once(tr_machine *m, tr_step_result *res, tr_fault *fault, uint32_t *more)
 {
 	fault->kind = TR_FAULT_NONE;
 	m->tick++;
-	m->st.rounds++;
 
 	/* 2. all terminal? */
 	if (m->nlive == 0 && m->ing_len == 0) {
@@ -2407,6 +2404,7 @@ tr_machine_stats_get(const tr_machine *m, tr_machine_stats *out)
 {
 	*out = m->st;
 	out->tick = m->tick;
+	out->rounds = m->tick; /* every round advances the clock by one, nothing else does */
 	out->coroutines_ready = tr_sched_nready(&m->sched);
 	out->coroutines_live = m->nlive;
 	out->pool_entries = m->pool.cap;

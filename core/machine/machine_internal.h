@@ -293,6 +293,21 @@ struct tr_machine {
 
 	uint64_t tick;
 	uint64_t next_id; /* machine-assigned session ids */
+
+	/* What a round must look at beyond the wake lists and the scheduler
+	 * (steps 3, 4 and 6): while all of it is 0 rounds can be fused
+	 * (fuse_next), which one test of hold[0] | hold[1] tells. */
+	union {
+		struct {
+			uint32_t ing_len;    /* ingress FIFO length */
+			uint32_t ntimers;    /* timers armed */
+			uint32_t ntopology;  /* handlers with on_topology */
+			uint8_t effect_mode; /* 0 none, 1 capture, 2 replay */
+			bool replay_failed;
+			uint16_t hold_zero_; /* always 0 */
+		};
+		uint64_t hold[2];
+	};
 	uint32_t nlive;   /* non-terminal coroutines here */
 
 	/* Scheduler ids belong to session blocks, not to sessions: each chunk
@@ -324,17 +339,16 @@ struct tr_machine {
 	tr_image_rt *images;
 	tr_handler **handlers; /* distinct handlers, copied */
 	uint32_t nhandlers;
-	uint32_t ntopology; /* handlers with on_topology */
 
 	/* timers: a wheel of lists through a pool of records */
 	tr_timer *timers;
-	uint32_t ntimers_cap, timer_free, ntimers;
+	uint32_t ntimers_cap, timer_free;
 	uint32_t wheel_head[TR_WHEEL], wheel_tail[TR_WHEEL];
 
 	/* ingress FIFO (ring buffer) */
 	tr_ingress *ing;
 	bool in_round; /* inside tr_machine_step_round: ingress must queue */
-	uint32_t ing_cap, ing_head, ing_len;
+	uint32_t ing_cap, ing_head;
 
 	tr_remote_ops remote;
 	bool has_remote;
@@ -348,8 +362,6 @@ struct tr_machine {
 	tr_vec effects;      /* tr_event */
 	const tr_trace *replay;
 	size_t replay_pos;
-	bool replay_failed;
-	uint8_t effect_mode; /* 0 none, 1 capture, 2 replay */
 	bool tracing;
 
 	tr_error last_error;

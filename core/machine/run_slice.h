@@ -274,9 +274,9 @@ leave:
 		} else if (n) {
 			--*more;
 			c = n;
-			tr_session *ns = tr_coro_session(n);
-			if (TR_UNLIKELY(ns != s)) {
-				s = ns;
+			/* most often the same session: one range test */
+			if (TR_UNLIKELY((size_t)((char *)n - (char *)s) >= rt->block_size)) {
+				s = tr_coro_session(n);
 				rt = s->rt;
 				edges = tr_session_edges(s, rt->nroles);
 				h = sh(m, s);
