@@ -21,6 +21,7 @@ RS_NAME(tr_machine *m, tr_coro **cp, uint32_t *idp, uint32_t *more, tr_fault_kin
 	const uint8_t emode = RS_EMODE;
 	const uint32_t slice = m->cfg.slice;
 	tr_coro *c = *cp;
+	uint32_t id = *idp, left = *more; /* in registers across fused rounds */
 	tr_session *s = tr_coro_session(c);
 	tr_image_rt *rt = s->rt;
 	tr_edgebuf *edges = tr_session_edges(s, rt->nroles);
@@ -265,14 +266,14 @@ dispatch:
 leave:
 	m->st.instructions += slice - budget + (out == OUT_BLOCKED || out == OUT_FAULT);
 	c->pc = (uint32_t)(insn - code);
-	if (*more && (out == OUT_BLOCKED || out == OUT_CONTINUE || out == OUT_YIELD)) {
+	if (left && (out == OUT_BLOCKED || out == OUT_CONTINUE || out == OUT_YIELD)) {
 		bool stuck = false;
-		tr_coro *n = fuse_next(m, tracing, s, c, out, idp, &stuck);
+		tr_coro *n = fuse_next(m, tracing, s, c, out, &id, &stuck);
 		if (TR_UNLIKELY(stuck)) {
-			--*more;
+			left--;
 			out = OUT_STUCK;
 		} else if (n) {
-			--*more;
+			left--;
 			c = n;
 			/* most often the same session: one range test */
 			if (TR_UNLIKELY((size_t)((char *)n - (char *)s) >= rt->block_size)) {
@@ -287,5 +288,7 @@ leave:
 		}
 	}
 	*cp = c;
+	*idp = id;
+	*more = left;
 	return out;
 }
