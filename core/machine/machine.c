@@ -2121,8 +2121,8 @@ run_slice(tr_machine *m, tr_coro **c, uint32_t *id, uint32_t *more, tr_fault_kin
 /* ---- the round ---- */
 
 /* Steps 1 (after validation) to 11 of one round; m, res and fault are
- * valid. Inlined into both drivers below. Up to *more hand-off rounds may
- * follow inside step 9 (run_slice): *more counts them down. */
+ * valid. Inlined into both drivers below. Up to *more further rounds may
+ * be fused into step 9 (run_slice, fuse_next): *more counts them down. */
 static TR_ALWAYS_INLINE tr_status
 round_once(tr_machine *m, tr_step_result *res, tr_fault *fault, uint32_t *more)
 {
