@@ -398,6 +398,24 @@ drain_wake_list(tr_machine *m, uint32_t *head, tr_coro **last, bool direct, uint
 	return rc;
 }
 
+/* Step 5: the senders' wake list, then the receivers'. With `direct` (the
+ * hand-off) the first coroutine made ready runs next: returned, its id in
+ * *ran; else NULL. */
+static TR_ALWAYS_INLINE tr_coro *
+wake_all(tr_machine *m, bool direct, uint32_t *ran)
+{
+	tr_coro *c = NULL;
+	if (m->wake_send_head != TR_NIL)
+		c = drain_wake_list(m, &m->wake_send_head, &m->wake_send_last, direct, ran);
+	if (m->wake_recv_head != TR_NIL) {
+		tr_coro *r = drain_wake_list(m, &m->wake_recv_head, &m->wake_recv_last,
+		                             direct && !c, ran);
+		if (!c)
+			c = r;
+	}
+	return c;
+}
+
 /* ---- enqueue / dequeue ---- */
 
 static TR_ALWAYS_INLINE void
@@ -2010,6 +2028,20 @@ accept(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
 	return OUT_FAULT;
 }
 
+/* Before a slice, ask for the line of the coroutine the next pick would
+ * give, which with many sessions is out of cache: the slice hides the
+ * miss. (With few sessions everything is in cache and the lookup is not
+ * free: about 2 % of a pingpong round trip.) */
+static TR_ALWAYS_INLINE void
+prefetch_next(const tr_machine *m)
+{
+	if (m->nsessions > TR_PREFETCH_MIN_SESSIONS) {
+		uint32_t next = tr_sched_peek_hint(&m->sched);
+		if (next != TR_SCHED_NONE)
+			__builtin_prefetch(coro_at(m, next));
+	}
+}
+
 /* Fused rounds (run_slice's `more`). The slice of coroutine c (scheduler
  * id *idp) has ended with `out`, BLOCKED, CONTINUE or YIELD. When steps 3,
  * 4 and 6 have nothing to do (nothing queued or armed, no replay), the rest
@@ -2064,17 +2096,8 @@ fuse_next(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, int out, uint3
 	m->tick++;
 	uint32_t nid = TR_SCHED_NONE;
 	n = NULL;
-	if (woken) {
-		bool direct = tr_sched_nready(&m->sched) == 0;
-		if (m->wake_send_head != TR_NIL)
-			n = drain_wake_list(m, &m->wake_send_head, &m->wake_send_last, direct, &nid);
-		if (m->wake_recv_head != TR_NIL) {
-			tr_coro *r = drain_wake_list(m, &m->wake_recv_head, &m->wake_recv_last,
-			                             direct && !n, &nid);
-			if (!n)
-				n = r;
-		}
-	}
+	if (woken)
+		n = wake_all(m, tr_sched_nready(&m->sched) == 0, &nid);
 	if (!n) {
 		/* 6 (nothing), 7 (c is live), 8 */
 		nid = tr_sched_pick(&m->sched);
@@ -2084,11 +2107,7 @@ fuse_next(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, int out, uint3
 		}
 		n = coro_at(m, nid);
 	}
-	if (m->nsessions > TR_PREFETCH_MIN_SESSIONS) {
-		uint32_t next = tr_sched_peek_hint(&m->sched);
-		if (next != TR_SCHED_NONE)
-			__builtin_prefetch(coro_at(m, next));
-	}
+	prefetch_next(m);
 	*idp = nid;
 	return n;
 }
@@ -2155,15 +2174,7 @@ round_once(tr_machine *m, tr_step_result *res, tr_fault *fault, uint32_t *more)
 	 * RUNNING (the hand-off) and skips the queue. */
 	uint32_t id = TR_SCHED_NONE;
 	tr_coro *c = NULL;
-	bool direct = !slow && tr_sched_nready(&m->sched) == 0;
-	if (m->wake_send_head != TR_NIL)
-		c = drain_wake_list(m, &m->wake_send_head, &m->wake_send_last, direct, &id);
-	if (m->wake_recv_head != TR_NIL) {
-		tr_coro *r = drain_wake_list(m, &m->wake_recv_head, &m->wake_recv_last,
-		                             direct && !c, &id);
-		if (!c)
-			c = r;
-	}
+	c = wake_all(m, !slow && tr_sched_nready(&m->sched) == 0, &id);
 
 	if (!c) {
 		/* 6. progress contracts */
@@ -2187,15 +2198,7 @@ round_once(tr_machine *m, tr_step_result *res, tr_fault *fault, uint32_t *more)
 		}
 		c = coro_at(m, id);
 	}
-	/* first ask for the next coroutine's line, which with many sessions
-	 * is out of cache: this slice hides the miss */
-	/* (with few sessions everything is in cache, and the lookup is not
-	 * free: about 2 % of a pingpong round trip) */
-	if (m->nsessions > TR_PREFETCH_MIN_SESSIONS) {
-		uint32_t next = tr_sched_peek_hint(&m->sched);
-		if (next != TR_SCHED_NONE)
-			__builtin_prefetch(coro_at(m, next));
-	}
+	prefetch_next(m);
 
 	/* 9. run one slice */
 	tr_fault_kind fk = TR_FAULT_NONE;

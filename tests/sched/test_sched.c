@@ -763,6 +763,11 @@ test_policy_names(void **state)
 	assert_int_equal(tr_policy_parse(NULL, &q), TR_E_INVALID);
 }
 
+/* The policies other than cooperative: none hands off or switches (its
+ * pick may not be the woken coroutine). */
+static const tr_policy other_policies[] = {TR_POLICY_ROUND_ROBIN, TR_POLICY_PRIORITY,
+                                           TR_POLICY_PROGRESS_AWARE, TR_POLICY_SEEDED};
+
 /* Hand-off: BLOCKED -> RUNNING only when ready-then-pick would give the
  * same; otherwise nothing changes. */
 static void
@@ -791,11 +796,8 @@ test_handoff(void **state)
 	EXPECT(&s, 2, NONE); /* 3 runs; 2 queued behind nothing */
 	assert_int_equal(tr_sched_nlive(&s), 3);
 	tr_sched_destroy(&s);
-	/* any other policy: never (its pick may not be the woken one) */
-	const tr_policy other[] = {TR_POLICY_ROUND_ROBIN, TR_POLICY_PRIORITY,
-	                           TR_POLICY_PROGRESS_AWARE, TR_POLICY_SEEDED};
-	for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
-		assert_int_equal(tr_sched_init(&s, other[i], 1, 0, NULL), TR_OK);
+	for (size_t i = 0; i < sizeof other_policies / sizeof other_policies[0]; i++) {
+		assert_int_equal(tr_sched_init(&s, other_policies[i], 1, 0, NULL), TR_OK);
 		add_range(&s, 0, 2);
 		assert_false(tr_sched_handoff(&s, 1));
 		assert_int_equal(tr_sched_state_of(&s, 1), TR_SCHED_BLOCKED);
@@ -834,10 +836,8 @@ test_switch(void **state)
 	assert_false(tr_sched_switch(&s, 3, 1)); /* DONE */
 	assert_int_equal(tr_sched_state_of(&s, 3), TR_SCHED_RUNNING);
 	tr_sched_destroy(&s);
-	const tr_policy other[] = {TR_POLICY_ROUND_ROBIN, TR_POLICY_PRIORITY,
-	                           TR_POLICY_PROGRESS_AWARE, TR_POLICY_SEEDED};
-	for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
-		assert_int_equal(tr_sched_init(&s, other[i], 1, 0, NULL), TR_OK);
+	for (size_t i = 0; i < sizeof other_policies / sizeof other_policies[0]; i++) {
+		assert_int_equal(tr_sched_init(&s, other_policies[i], 1, 0, NULL), TR_OK);
 		add_range(&s, 0, 2);
 		tr_sched_ready(&s, 0);
 		assert_int_equal(tr_sched_pick(&s), 0);
