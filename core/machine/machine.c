@@ -2042,6 +2042,17 @@ prefetch_next(const tr_machine *m)
 	}
 }
 
+/* Step 10 for a slice that blocked: coroutine c (session s, scheduler id
+ * id) waits for the reason it set in c->block. */
+static TR_ALWAYS_INLINE void
+coro_blocked(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, uint32_t id)
+{
+	c->status = TR_CO_BLOCKED;
+	m->st.coroutines_blocked++;
+	tr_sched_block(&m->sched, id);
+	obs_if(tracing, m, TR_EV_BLOCKED, s->id, c->role, TR_NIL, TR_NIL, c->block, c->block_edge);
+}
+
 /* Fused rounds (run_slice's `more`). The slice of coroutine c (scheduler
  * id *idp) has ended with `out`, BLOCKED, CONTINUE or YIELD. When steps 3,
  * 4 and 6 have nothing to do (nothing queued or armed, no replay), the rest
@@ -2083,15 +2094,10 @@ fuse_next(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, int out, uint3
 	if (out == OUT_BLOCKED && !woken && tr_sched_nready(&m->sched) == 0)
 		return NULL; /* no work after this round (has_work) */
 	/* 10. (11: no timers, no replay, and c is live) */
-	if (out == OUT_BLOCKED) {
-		c->status = TR_CO_BLOCKED;
-		m->st.coroutines_blocked++;
-		tr_sched_block(&m->sched, id);
-		obs_if(tracing, m, TR_EV_BLOCKED, s->id, c->role, TR_NIL, TR_NIL, c->block,
-		       c->block_edge);
-	} else {
+	if (out == OUT_BLOCKED)
+		coro_blocked(m, tracing, s, c, id);
+	else
 		tr_sched_ready(&m->sched, id);
-	}
 	/* the next round: 1, 2 (c is live), 3 and 4 (nothing), 5 */
 	m->tick++;
 	uint32_t nid = TR_SCHED_NONE;
@@ -2211,14 +2217,9 @@ round_once(tr_machine *m, tr_step_result *res, tr_fault *fault, uint32_t *more)
 	case OUT_YIELD:
 		tr_sched_ready(&m->sched, id);
 		break;
-	case OUT_BLOCKED: {
-		tr_session *s = tr_coro_session(c);
-		c->status = TR_CO_BLOCKED;
-		m->st.coroutines_blocked++;
-		tr_sched_block(&m->sched, id);
-		obs(m, TR_EV_BLOCKED, s->id, c->role, TR_NIL, TR_NIL, c->block, c->block_edge);
+	case OUT_BLOCKED:
+		coro_blocked(m, m->tracing, tr_coro_session(c), c, id);
 		break;
-	}
 	case OUT_HALTED: {
 		tr_session *s = tr_coro_session(c);
 		obs(m, TR_EV_HALTED, s->id, c->role, TR_NIL, TR_NIL, 0, c->pc);
