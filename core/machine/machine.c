@@ -195,7 +195,7 @@ eff_send_slow(tr_machine *m, tr_session *s, tr_effect *e, tr_value *out)
 		out->bits = ev->value;
 		return (tr_status)ev->status;
 	}
-	tr_status st = sh(m, s)->on_send ? sh(m, s)->on_send(sh(m, s)->ctx, e, out) : TR_E_HANDLER;
+	tr_status st = sh(m, s)->on_send(sh(m, s)->ctx, e, out);
 	tr_event ev = {m->tick, s->id, TR_EV_EFF_SEND, e->role, e->peer, e->label, out->kind,
 	               (uint32_t)st, out->bits};
 	effect_push(m, &ev);
@@ -211,11 +211,8 @@ eff_send(tr_machine *m, uint8_t emode, tr_session *s, const tr_handler *h, tr_ef
 	e->sort_kind = kind;
 	out->kind = TR_VAL_UNIT;
 	out->bits = 0;
-	if (TR_LIKELY(!emode)) {
-		if (TR_UNLIKELY(!h->on_send))
-			return TR_E_HANDLER;
+	if (TR_LIKELY(!emode))
 		return h->on_send(h->ctx, e, out);
-	}
 	return eff_send_slow(m, s, e, out);
 }
 
@@ -271,7 +268,7 @@ eff_choose(tr_machine *m, uint8_t emode, tr_session *s, const tr_handler *h, tr_
 		*pick = (uint32_t)ev->value;
 		return (tr_status)ev->status;
 	}
-	tr_status st = h->on_choose ? h->on_choose(h->ctx, e, labels, n, pick) : TR_E_HANDLER;
+	tr_status st = h->on_choose(h->ctx, e, labels, n, pick);
 	if (TR_UNLIKELY(emode == 1)) {
 		tr_event ev = {m->tick, s->id, TR_EV_EFF_CHOOSE, e->role, peer, TR_NIL,
 		               st == TR_OK && *pick < n ? labels[*pick] : TR_NIL, (uint32_t)st, *pick};
@@ -863,9 +860,32 @@ block_put(tr_image_rt *rt, tr_session *s, uint32_t idb)
 
 /* Sessions name their handler by a 16-bit index into a table of distinct
  * handler copies: 6 bytes less per session than a pointer. */
+/* A handler without on_send or on_choose faults the coroutine that needs
+ * one (TR_FAULT_INVOKE): these stand in for the missing functions, so that
+ * the interpreter calls without testing for NULL. */
 static tr_status
-handler_intern(tr_machine *m, const tr_handler *h, uint16_t *index)
+no_send(void *ctx, const tr_effect *e, tr_value *out)
 {
+	(void)ctx, (void)e, (void)out;
+	return TR_E_HANDLER;
+}
+
+static tr_status
+no_choose(void *ctx, const tr_effect *e, const uint32_t *labels, uint32_t n, uint32_t *pick)
+{
+	(void)ctx, (void)e, (void)labels, (void)n, (void)pick;
+	return TR_E_HANDLER;
+}
+
+static tr_status
+handler_intern(tr_machine *m, const tr_handler *user, uint16_t *index)
+{
+	tr_handler hn = *user;
+	const tr_handler *h = &hn;
+	if (!hn.on_send)
+		hn.on_send = no_send;
+	if (!hn.on_choose)
+		hn.on_choose = no_choose;
 	for (uint32_t i = 0; i < m->nhandlers; i++)
 		if (memcmp(m->handlers[i], h, sizeof *h) == 0) {
 			*index = (uint16_t)i;
@@ -1177,6 +1197,8 @@ tr_machine_open_session(tr_machine *m, const tr_image *img, const tr_handler *h,
 		} else if (!from_here && !to_here) {
 			eb->flags = TR_EDGE_UNUSED;
 		}
+		if (ext && ext->progress_within)
+			eb->flags |= TR_EDGE_WATCHED;
 	}
 	for (r = 0; r < rt->nroles; r++) {
 		tr_coro *c = &s->co[r];
@@ -1879,18 +1901,23 @@ put_message(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t to
 }
 
 /* After a dequeue on edge ei (sender: role `from`): wake a sender waiting
- * for room, or owe the remote sender a credit. */
+ * for room, or owe the remote sender a credit; a watched session (or a
+ * remote one: it has an ext too) notes progress. */
 static TR_ALWAYS_INLINE void
 took_message(tr_machine *m, tr_session *s, tr_edgebuf *e, uint32_t ei, uint32_t from)
 {
-	if (TR_UNLIKELY(e->flags & TR_EDGE_REMOTE_RECV)) {
-		uint32_t batch = m->remote.credit_batch ? m->remote.credit_batch : ((uint32_t)e->cap + 1) / 2;
-		if (++e->credit >= batch) {
-			const tr_edge *ed = &s->rt->img->edges[ei];
-			m->remote.credit(m->remote.ctx, s->id, ed->from, ed->to, e->credit);
-			e->credit = 0;
+	if (TR_UNLIKELY(e->flags & (TR_EDGE_REMOTE_RECV | TR_EDGE_WATCHED))) {
+		progress(s, m->tick);
+		if (e->flags & TR_EDGE_REMOTE_RECV) {
+			uint32_t batch = m->remote.credit_batch ? m->remote.credit_batch
+			                                        : ((uint32_t)e->cap + 1) / 2;
+			if (++e->credit >= batch) {
+				const tr_edge *ed = &s->rt->img->edges[ei];
+				m->remote.credit(m->remote.ctx, s->id, ed->from, ed->to, e->credit);
+				e->credit = 0;
+			}
+			return;
 		}
-		return;
 	}
 	if (e->flags & TR_EDGE_WAIT_SEND) {
 		e->flags &= (uint8_t)~TR_EDGE_WAIT_SEND;
@@ -1911,15 +1938,9 @@ enum {
  * the send may go on; else an outcome (blocked with c->block set, or
  * fault). */
 static TR_ALWAYS_INLINE int
-room(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, tr_fault_kind *fk)
+room_local(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei,
+           tr_fault_kind *fk)
 {
-	if (TR_UNLIKELY(e->flags & TR_EDGE_REMOTE_SEND)) {
-		if (e->credit)
-			return ROOM_REMOTE;
-		c->block = TR_BLOCK_CREDIT;
-		c->block_edge = (uint16_t)ei;
-		return OUT_BLOCKED;
-	}
 	if (TR_LIKELY(e->count < e->cap))
 		return ROOM_LOCAL;
 	bool drop = false;
@@ -1930,6 +1951,37 @@ room(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, tr_fa
 		e->flags |= TR_EDGE_WAIT_SEND;
 	}
 	return drop ? ROOM_DROP : o;
+}
+
+/* room for a remote or watched edge. A watched session's clock of
+ * progress moves here, when the send is allowed to go on: before on_send,
+ * so a send whose handler then fails also counts (the coroutine faults). */
+static int
+room_slow(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei,
+          tr_fault_kind *fk)
+{
+	int how;
+	if (e->flags & TR_EDGE_REMOTE_SEND) {
+		if (!e->credit) {
+			c->block = TR_BLOCK_CREDIT;
+			c->block_edge = (uint16_t)ei;
+			return OUT_BLOCKED;
+		}
+		how = ROOM_REMOTE;
+	} else {
+		how = room_local(m, s, c, e, ei, fk);
+	}
+	if (how <= 0)
+		progress(s, m->tick);
+	return how;
+}
+
+static TR_ALWAYS_INLINE int
+room(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, tr_fault_kind *fk)
+{
+	if (TR_UNLIKELY(e->flags & (TR_EDGE_REMOTE_SEND | TR_EDGE_WATCHED)))
+		return room_slow(m, s, c, e, ei, fk);
+	return room_local(m, s, c, e, ei, fk);
 }
 
 /* The common part of SEND and OFFER once there is room: ask on_send for a
@@ -1965,7 +2017,6 @@ emit(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
 		s->messages++;
 		m->st.messages_sent++;
 	}
-	progress(s, m->tick);
 	return 0;
 }
 
@@ -2016,7 +2067,6 @@ accept(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
        uint64_t bits, uint64_t *reg, uint32_t ev, tr_fault_kind *fk)
 {
 	m->st.messages_received++;
-	progress(s, m->tick);
 	obs_if(tracing, m, ev, s->id, c->role, peer, label, kind, bits);
 	if (kind == TR_VAL_UNIT)
 		return 0;
@@ -2054,42 +2104,49 @@ coro_blocked(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, uint32_t id
 }
 
 /* Fused rounds (run_slice's `more`). The slice of coroutine c (scheduler
- * id *idp) has ended with `out`, BLOCKED, CONTINUE or YIELD. When steps 3,
- * 4 and 6 have nothing to do (nothing queued or armed, no replay), the rest
- * of this round (steps 10 and 11) and steps 1 to 8 of the next depend on
- * the wake lists and the scheduler only: do them here and return the
- * coroutine the next round runs, its id in *idp, so that the interpreter
- * goes on without returning. A chain of rounds (a pingpong, a ring lap, a
- * batch of sessions) then costs one call, not one per round, and the same
- * rounds happen in the same order (test_determinism checks it).
- * NULL with nothing done: the round ends in round_once as usual (also when
- * there would be no next round: the driver stops there). NULL with *stuck:
- * the next round began and found nothing to run (TR_STEP_STUCK). */
+ * id id) has ended with `out`, BLOCKED, CONTINUE or YIELD. When steps 3,
+ * 4 and 6 have nothing to do (hold: nothing queued or armed, no replay),
+ * the rest of this round (steps 10 and 11) and steps 1 to 8 of the next
+ * depend on the wake lists and the scheduler only: fuse_handoff and
+ * fuse_general do them and return the coroutine the next round runs, so
+ * that the interpreter goes on without returning. A chain of rounds (a
+ * pingpong, a ring lap, a batch of sessions) then costs one call, not one
+ * per round, and the same rounds happen in the same order
+ * (test_determinism checks it). */
+
+/* The common case, the hand-off: c blocked (hold is 0), exactly one
+ * coroutine was woken, and nothing is ready. Their scheduler states swap
+ * and every count stays (c's blocked count goes up, n's down). Returns n,
+ * or NULL with nothing done. */
 static TR_ALWAYS_INLINE tr_coro *
-fuse_next(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, int out, uint32_t *idp,
-          bool *stuck)
+fuse_handoff(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, uint32_t id)
 {
-	if ((m->hold[0] | m->hold[1]) != 0)
-		return NULL;
-	uint32_t id = *idp;
 	tr_coro *n = m->wake_recv_last;
-	/* The common case, the hand-off: c blocked, one coroutine woken,
-	 * nothing ready. Their scheduler states swap and every count stays
-	 * (c's blocked count goes up, n's down). */
-	if (out == OUT_BLOCKED && n && m->wake_send_head == TR_NIL && n->id == m->wake_recv_head &&
-	    n->status == TR_CO_BLOCKED && tr_sched_switch(&m->sched, id, n->id)) {
-		c->status = TR_CO_BLOCKED;
-		obs_if(tracing, m, TR_EV_BLOCKED, s->id, c->role, TR_NIL, TR_NIL, c->block,
-		       c->block_edge);
-		m->tick++;
-		m->wake_recv_head = TR_NIL;
-		m->wake_recv_last = NULL;
-		n->wake_pending = 0;
-		n->status = TR_CO_READY;
-		n->block = TR_BLOCK_NONE;
-		*idp = n->id;
-		return n;
-	}
+	if (!n || m->wake_send_head != TR_NIL || n->id != m->wake_recv_head ||
+	    n->status != TR_CO_BLOCKED || !tr_sched_switch(&m->sched, id, n->id))
+		return NULL;
+	c->status = TR_CO_BLOCKED;
+	obs_if(tracing, m, TR_EV_BLOCKED, s->id, c->role, TR_NIL, TR_NIL, c->block,
+	       c->block_edge);
+	m->tick++;
+	m->wake_recv_head = TR_NIL;
+	m->wake_recv_last = NULL;
+	n->wake_pending = 0;
+	n->status = TR_CO_READY;
+	n->block = TR_BLOCK_NONE;
+	return n;
+}
+
+/* Every other case (hold is 0): the round's steps in full. Returns the
+ * next round's coroutine, its id in *idp; NULL with nothing done when there
+ * would be no next round (the round ends in round_once as usual and the
+ * driver stops there); NULL with *stuck when the next round began and
+ * found nothing to run (TR_STEP_STUCK). */
+static TR_ALWAYS_INLINE tr_coro *
+fuse_general(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, int out, uint32_t *idp,
+             bool *stuck)
+{
+	uint32_t id = *idp;
 	bool woken = m->wake_send_head != TR_NIL || m->wake_recv_head != TR_NIL;
 	if (out == OUT_BLOCKED && !woken && tr_sched_nready(&m->sched) == 0)
 		return NULL; /* no work after this round (has_work) */
@@ -2101,7 +2158,7 @@ fuse_next(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, int out, uint3
 	/* the next round: 1, 2 (c is live), 3 and 4 (nothing), 5 */
 	m->tick++;
 	uint32_t nid = TR_SCHED_NONE;
-	n = NULL;
+	tr_coro *n = NULL;
 	if (woken)
 		n = wake_all(m, tr_sched_nready(&m->sched) == 0, &nid);
 	if (!n) {

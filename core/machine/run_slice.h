@@ -11,7 +11,7 @@
  * It runs the machine's decoded copy of the role's code (tr_dinsn,
  * image_rt_decode). While *more is not 0, a slice that blocks, yields or
  * runs out of budget may be followed at once by the next round's
- * (fuse_next): *more counts those rounds down, and *cp and *idp name the
+ * (fuse_handoff, fuse_general): *more counts those rounds down, and *cp and *idp name the
  * coroutine of the last slice, whose outcome is returned (OUT_STUCK: the
  * last round found nothing to run). */
 static int
@@ -30,6 +30,7 @@ RS_NAME(tr_machine *m, tr_coro **cp, uint32_t *idp, uint32_t *more, tr_fault_kin
 	const tr_dinsn *insn;
 	uint64_t *regs;
 	uint32_t budget;
+	tr_coro *nc; /* the coroutine a fused round runs next */
 	tr_effect eff;
 	int out;
 
@@ -116,10 +117,8 @@ dispatch:
 		uint32_t ei = insn->edge;
 		tr_edgebuf *e = &edges[ei];
 		tr_entry en;
-		if (!take(m, s, c, e, ei, insn->peer, &en)) {
-			out = OUT_BLOCKED;
-			goto leave;
-		}
+		if (!take(m, s, c, e, ei, insn->peer, &en))
+			goto blocked;
 		if (TR_UNLIKELY(en.lk != insn->b)) {
 			*fk = (en.lk & ((1u << TR_LABEL_BITS) - 1)) != insn->a ? TR_FAULT_UNKNOWN_LABEL
 			                                                      : TR_FAULT_TYPE_VIOLATION;
@@ -175,10 +174,8 @@ dispatch:
 		uint32_t ei = insn->edge;
 		tr_edgebuf *e = &edges[ei];
 		tr_entry en;
-		if (!take(m, s, c, e, ei, insn->peer, &en)) {
-			out = OUT_BLOCKED;
-			goto leave;
-		}
+		if (!take(m, s, c, e, ei, insn->peer, &en))
+			goto blocked;
 		const uint32_t *labels_of = rt->labels + insn->a;
 		uint32_t n = insn->b;
 		uint32_t label = en.lk & ((1u << TR_LABEL_BITS) - 1);
@@ -263,32 +260,57 @@ dispatch:
 #undef DISPATCH
 #undef NEXT
 
+blocked:
+	/* RECEIVE or CHOOSE found nothing: the usual end of a slice under load,
+	 * with an exit of its own so that the hand-off tests no outcome */
+	out = OUT_BLOCKED;
+	m->st.instructions += slice - budget + 1;
+	c->pc = (uint32_t)(insn - code);
+	if (!left || (m->hold[0] | m->hold[1]) != 0)
+		goto done;
+	nc = fuse_handoff(m, tracing, s, c, id);
+	if (TR_LIKELY(nc != NULL))
+		goto fused;
+	goto general;
+
 leave:
 	m->st.instructions += slice - budget + (out == OUT_BLOCKED || out == OUT_FAULT);
 	c->pc = (uint32_t)(insn - code);
-	if (left && (out == OUT_BLOCKED || out == OUT_CONTINUE || out == OUT_YIELD)) {
+	if (!left || (out != OUT_BLOCKED && out != OUT_CONTINUE && out != OUT_YIELD) ||
+	    (m->hold[0] | m->hold[1]) != 0)
+		goto done;
+	if (out == OUT_BLOCKED && (nc = fuse_handoff(m, tracing, s, c, id)) != NULL)
+		goto fused;
+general:
+	{
 		bool stuck = false;
-		tr_coro *n = fuse_next(m, tracing, s, c, out, &id, &stuck);
+		nc = fuse_general(m, tracing, s, c, out, &id, &stuck);
 		if (TR_UNLIKELY(stuck)) {
 			left--;
 			out = OUT_STUCK;
-		} else if (n) {
-			left--;
-			c = n;
-			/* most often the same session: one range test */
-			if (TR_UNLIKELY((size_t)((char *)n - (char *)s) >= rt->block_size)) {
-				s = tr_coro_session(n);
-				rt = s->rt;
-				edges = tr_session_edges(s, rt->nroles);
-				h = sh(m, s);
-				eff.session = s->id;
-				eff.image = rt->img;
-			}
-			goto start;
+		} else if (nc) {
+			goto fused;
 		}
 	}
+done:
 	*cp = c;
 	*idp = id;
 	*more = left;
 	return out;
+
+fused:
+	/* nc runs next (fuse_handoff, fuse_general) */
+	left--;
+	id = nc->id;
+	c = nc;
+	/* most often the same session: one range test */
+	if (TR_UNLIKELY((size_t)((char *)nc - (char *)s) >= rt->block_size)) {
+		s = tr_coro_session(nc);
+		rt = s->rt;
+		edges = tr_session_edges(s, rt->nroles);
+		h = sh(m, s);
+		eff.session = s->id;
+		eff.image = rt->img;
+	}
+	goto start;
 }

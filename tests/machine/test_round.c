@@ -517,6 +517,46 @@ test_step6_progress_contract(void **state)
 	mt_free_states();
 }
 
+/* Step 6, the other side: moving messages keeps a contract met. In a
+ * stream A only sends and B only receives, one slice a round each (A fills
+ * the 4-entry buffer, B empties it), so with progress_within = 2 every round
+ * must count: a send that did not move the clock, or a receive, faults the
+ * session within a few ticks. */
+static void
+test_step6_progress_kept(void **state)
+{
+	(void)state;
+	tr_image *img = mt_image_text("protocol Stream =\n"
+	                              "  roles A, B\n"
+	                              "  rec Loop\n"
+	                              "    choice A at\n"
+	                              "      | Next =>\n"
+	                              "        A -> B : Next\n"
+	                              "        A -> B : Item of Int\n"
+	                              "        continue Loop\n"
+	                              "      | Stop =>\n"
+	                              "        A -> B : Stop\n");
+	tr_machine *m = new_machine(false);
+	mt_ctx ctx = {0};
+	tr_handler h = mt_handler(&ctx);
+	tr_session_opts o = {0};
+	o.progress_within = 2;
+	o.buffer_capacity = 4;
+	mt_open(m, img, &h, 100, &o);
+	tr_run_result rr;
+	assert_int_equal(tr_machine_run(m, 100000, &rr), TR_OK);
+	assert_int_equal(rr, TR_RUN_ALL_DONE);
+	tr_session_summary sum = reap_one(m);
+	assert_int_equal(sum.fault.kind, TR_FAULT_NONE);
+	tr_machine_stats st;
+	tr_machine_stats_get(m, &st);
+	assert_int_equal(st.messages_received, 2 * 100 + 1);
+	assert_true(st.tick > 100); /* the buffer bounds a slice: many rounds */
+	tr_machine_free(m);
+	tr_image_free(img);
+	mt_free_states();
+}
+
 /* Step 7: STUCK when every live coroutine is blocked. */
 static void
 test_step7_stuck(void **state)
@@ -643,6 +683,7 @@ main(void)
 		cmocka_unit_test(test_step4_timeout_before_unblock),
 		cmocka_unit_test(test_step5_senders_before_receivers),
 		cmocka_unit_test(test_step6_progress_contract),
+		cmocka_unit_test(test_step6_progress_kept),
 		cmocka_unit_test(test_step7_stuck),
 		cmocka_unit_test(test_step10_fault),
 		cmocka_unit_test(test_step11_all_done_same_round),
