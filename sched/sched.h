@@ -67,11 +67,13 @@ uint32_t tr_sched_pick(tr_sched *s);
  * and return false. The machine's round uses it when one coroutine was
  * woken and none is ready. */
 bool tr_sched_handoff(tr_sched *s, uint32_t id);
-/* Switch: when `from` is RUNNING, `to` is BLOCKED, the policy is
- * cooperative and nothing is READY, make `from` BLOCKED and `to` RUNNING and
- * return true: exactly tr_sched_block(from) then tr_sched_handoff(to), in
- * one step (the machine's fused hand-off). Otherwise change nothing and
- * return false. */
+/* Switch: `from` must be RUNNING and `to` BLOCKED (the caller knows:
+ * checked only in debug builds, TR_DEBUG). When the policy is cooperative
+ * and nothing is READY, make `from` BLOCKED and `to` RUNNING and return
+ * true: exactly tr_sched_block(from) then tr_sched_handoff(to), in one step
+ * (the machine's fused hand-off, where the states are known and a check
+ * of each cost a tenth of the switch). Otherwise change nothing and return
+ * false. */
 bool tr_sched_switch(tr_sched *s, uint32_t from, uint32_t to);
 
 tr_sched_state tr_sched_state_of(const tr_sched *s, uint32_t id);

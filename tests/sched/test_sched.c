@@ -817,9 +817,6 @@ test_switch(void **state)
 	add_range(&s, 0, 4);
 	tr_sched_ready(&s, 0);
 	assert_int_equal(tr_sched_pick(&s), 0);
-	assert_false(tr_sched_switch(&s, 1, 2)); /* 1 is not RUNNING */
-	assert_false(tr_sched_switch(&s, 0, 0)); /* 0 is not BLOCKED */
-	assert_false(sw(&s, 0, 99));             /* never added */
 	assert_true(tr_sched_switch(&s, 0, 2));
 	assert_int_equal(tr_sched_state_of(&s, 0), TR_SCHED_BLOCKED);
 	assert_int_equal(tr_sched_state_of(&s, 2), TR_SCHED_RUNNING);
@@ -832,9 +829,20 @@ test_switch(void **state)
 	assert_int_equal(tr_sched_state_of(&s, 1), TR_SCHED_BLOCKED);
 	tr_sched_block(&s, 0);
 	EXPECT(&s, 3, NONE);
-	tr_sched_done(&s, 1);
-	assert_false(tr_sched_switch(&s, 3, 1)); /* DONE */
-	assert_int_equal(tr_sched_state_of(&s, 3), TR_SCHED_RUNNING);
+	/* the TOKEN bit stays with its id */
+	tr_sched_done(&s, 3);
+	assert_int_equal(tr_sched_add(&s, 9, 0, true), TR_OK);
+	tr_sched_ready(&s, 9);
+	assert_int_equal(tr_sched_pick(&s), 9);
+	assert_true(sw(&s, 9, 1));
+	assert_int_equal(tr_sched_state_of(&s, 9), TR_SCHED_BLOCKED);
+	assert_int_equal(tr_sched_state_of(&s, 1), TR_SCHED_RUNNING);
+	assert_true(sw(&s, 1, 9));
+	assert_int_equal(tr_sched_state_of(&s, 9), TR_SCHED_RUNNING);
+	assert_true(s.st[9] & TR_SCHED_TOKEN_);
+	assert_false(s.st[1] & TR_SCHED_TOKEN_);
+	tr_sched_block(&s, 9);
+	assert_int_equal(tr_sched_nblocked(&s), 4);
 	tr_sched_destroy(&s);
 	for (size_t i = 0; i < sizeof other_policies / sizeof other_policies[0]; i++) {
 		assert_int_equal(tr_sched_init(&s, other_policies[i], 1, 0, NULL), TR_OK);
