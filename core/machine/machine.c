@@ -858,8 +858,6 @@ block_put(tr_image_rt *rt, tr_session *s, uint32_t idb)
 	rt->free_blocks = s;
 }
 
-/* Sessions name their handler by a 16-bit index into a table of distinct
- * handler copies: 6 bytes less per session than a pointer. */
 /* A handler without on_send or on_choose faults the coroutine that needs
  * one (TR_FAULT_INVOKE): these stand in for the missing functions, so that
  * the interpreter calls without testing for NULL. */
@@ -877,6 +875,8 @@ no_choose(void *ctx, const tr_effect *e, const uint32_t *labels, uint32_t n, uin
 	return TR_E_HANDLER;
 }
 
+/* Sessions name their handler by a 16-bit index into a table of distinct
+ * handler copies: 6 bytes less per session than a pointer. */
 static tr_status
 handler_intern(tr_machine *m, const tr_handler *user, uint16_t *index)
 {
@@ -2138,15 +2138,14 @@ fuse_handoff(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, uint32_t id
 }
 
 /* Every other case (hold is 0): the round's steps in full. Returns the
- * next round's coroutine, its id in *idp; NULL with nothing done when there
+ * next round's coroutine; NULL with nothing done when there
  * would be no next round (the round ends in round_once as usual and the
  * driver stops there); NULL with *stuck when the next round began and
  * found nothing to run (TR_STEP_STUCK). */
 static TR_ALWAYS_INLINE tr_coro *
-fuse_general(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, int out, uint32_t *idp,
+fuse_general(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, int out, uint32_t id,
              bool *stuck)
 {
-	uint32_t id = *idp;
 	bool woken = m->wake_send_head != TR_NIL || m->wake_recv_head != TR_NIL;
 	if (out == OUT_BLOCKED && !woken && tr_sched_nready(&m->sched) == 0)
 		return NULL; /* no work after this round (has_work) */
@@ -2171,7 +2170,6 @@ fuse_general(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, int out, ui
 		n = coro_at(m, nid);
 	}
 	prefetch_next(m);
-	*idp = nid;
 	return n;
 }
 

@@ -11,9 +11,9 @@
  * It runs the machine's decoded copy of the role's code (tr_dinsn,
  * image_rt_decode). While *more is not 0, a slice that blocks, yields or
  * runs out of budget may be followed at once by the next round's
- * (fuse_handoff, fuse_general): *more counts those rounds down, and *cp and *idp name the
- * coroutine of the last slice, whose outcome is returned (OUT_STUCK: the
- * last round found nothing to run). */
+ * (fuse_handoff, fuse_general): *more counts those rounds down, and *cp
+ * and *idp name the coroutine of the last slice, whose outcome is returned
+ * (OUT_STUCK: the last round found nothing to run). */
 static int
 RS_NAME(tr_machine *m, tr_coro **cp, uint32_t *idp, uint32_t *more, tr_fault_kind *fk)
 {
@@ -284,7 +284,7 @@ leave:
 general:
 	{
 		bool stuck = false;
-		nc = fuse_general(m, tracing, s, c, out, &id, &stuck);
+		nc = fuse_general(m, tracing, s, c, out, id, &stuck);
 		if (TR_UNLIKELY(stuck)) {
 			left--;
 			out = OUT_STUCK;
