@@ -319,12 +319,10 @@ pool_get(tr_machine *m)
 	if (TR_UNLIKELY(m->pool.free == TR_NIL)) {
 		if (m->pool.fresh == m->pool.cap && !pool_grow(m))
 			return TR_NIL;
-		m->pool.used++;
 		return m->pool.fresh++;
 	}
 	uint32_t i = m->pool.free;
 	m->pool.free = m->pool.e[i].next;
-	m->pool.used++;
 	return i;
 }
 
@@ -333,7 +331,6 @@ pool_put(tr_machine *m, uint32_t i)
 {
 	m->pool.e[i].next = m->pool.free;
 	m->pool.free = i;
-	m->pool.used--;
 }
 
 /* Below this many sessions their blocks stay in cache: no prefetch. */
@@ -441,6 +438,7 @@ edge_pop(tr_machine *m, tr_edgebuf *e)
 static void
 edge_free_all(tr_machine *m, tr_edgebuf *e)
 {
+	m->pool.adjust -= e->count;
 	while (e->count)
 		pool_put(m, edge_pop(m, e));
 }
@@ -596,9 +594,8 @@ image_rt_free(tr_machine *m, tr_image_rt *rt)
 		tr_free(m->a, rt->chunks[i], rt->block_size * rt->chunk_blocks);
 	tr_free(m->a, rt->chunks, (size_t)rt->cap_chunks * sizeof(void *));
 	tr_free(m->a, rt->sort_kind, img->nsorts ? img->nsorts : 1);
-	size_t nte = img->ntentries ? img->ntentries : 1;
-	tr_free(m->a, rt->labels, nte * sizeof *rt->labels);
-	tr_free(m->a, rt->dent, nte * sizeof *rt->dent);
+	tr_free(m->a, rt->labels, (size_t)rt->ndent * sizeof *rt->labels);
+	tr_free(m->a, rt->dent, (size_t)rt->ndent * sizeof *rt->dent);
 	tr_free(m->a, rt->dcode, (size_t)rt->ndcode * sizeof *rt->dcode);
 	tr_free(m->a, rt->scratch, (size_t)rt->nscratch * sizeof *rt->scratch);
 	tr_free(m->a, rt, sizeof *rt);
@@ -621,29 +618,27 @@ static int
 image_rt_decode(tr_machine *m, tr_image_rt *rt)
 {
 	const tr_image *img = rt->img;
-	size_t nte = img->ntentries ? img->ntentries : 1;
-	rt->labels = tr_calloc(m->a, nte, sizeof *rt->labels);
-	rt->dent = tr_calloc(m->a, nte, sizeof *rt->dent);
-	if (!rt->labels || !rt->dent)
-		return -1;
-	for (uint32_t i = 0; i < img->ntentries; i++) {
-		const tr_tentry *te = &img->tentries[i];
-		rt->labels[i] = te->label;
-		rt->dent[i].lk = TR_LK(te->label, rt->sort_kind[te->sort]);
-		rt->dent[i].target = te->target;
-		rt->dent[i].kind = rt->sort_kind[te->sort];
-	}
-	uint64_t n = 0;
-	for (uint32_t r = 0; r < img->nroles; r++)
-		n += img->roles[r].ninsn;
-	rt->ndcode = (uint32_t)(n ? n : 1);
-	rt->dcode = tr_calloc(m->a, rt->ndcode, sizeof *rt->dcode);
-	if (!rt->dcode)
-		return -1;
-	tr_dinsn *d = rt->dcode;
+	uint64_t n = 0, nte = 0;
 	for (uint32_t r = 0; r < img->nroles; r++) {
 		const tr_role_code *rc = &img->roles[r];
-		rt->role[r].code = d;
+		n += rc->ninsn;
+		for (uint32_t pc = 0; pc < rc->ninsn; pc++)
+			if (rc->code[pc].op == TR_OP_OFFER || rc->code[pc].op == TR_OP_CHOOSE)
+				nte += img->tables[rc->code[pc].a].n;
+	}
+	rt->ndcode = (uint32_t)(n ? n : 1);
+	rt->ndent = (uint32_t)(nte ? nte : 1);
+	rt->dcode = tr_calloc(m->a, rt->ndcode, sizeof *rt->dcode);
+	rt->labels = tr_calloc(m->a, rt->ndent, sizeof *rt->labels);
+	rt->dent = tr_calloc(m->a, rt->ndent, sizeof *rt->dent);
+	if (!rt->dcode || !rt->labels || !rt->dent)
+		return -1;
+	tr_dinsn *d = rt->dcode;
+	uint32_t t = 0; /* next free entry of dent and labels */
+	for (uint32_t r = 0; r < img->nroles; r++) {
+		const tr_role_code *rc = &img->roles[r];
+		tr_dinsn *code = d;
+		rt->role[r].code = code;
 		rt->role[r].regs_at = rt->regs_off + (uint32_t)rt->reg_base[r] * sizeof(uint64_t);
 		rt->role[r].scratch = role_reads_regs(rc) ? NULL : rt->scratch;
 		for (uint32_t pc = 0; pc < rc->ninsn; pc++, d++) {
@@ -663,9 +658,24 @@ image_rt_decode(tr_machine *m, tr_image_rt *rt)
 				d->b = TR_LK(in->a, d->kind);
 				break;
 			case TR_OP_OFFER:
-			case TR_OP_CHOOSE:
-				d->a = img->tables[in->a].first;
-				d->b = img->tables[in->a].n;
+			case TR_OP_CHOOSE: {
+				/* the instruction's own copy of its table, branch
+				 * targets as pointers into this role's code */
+				const tr_table *tb = &img->tables[in->a];
+				d->a = t;
+				d->b = tb->n;
+				for (uint32_t k = 0; k < tb->n; k++, t++) {
+					const tr_tentry *te = &img->tentries[tb->first + k];
+					rt->labels[t] = te->label;
+					rt->dent[t].lk = TR_LK(te->label, rt->sort_kind[te->sort]);
+					rt->dent[t].kind = rt->sort_kind[te->sort];
+					rt->dent[t].to = code + te->target;
+				}
+				break;
+			}
+			case TR_OP_JUMP:
+				/* relative: the interpreter needs no code base */
+				d->a = (uint32_t)((int64_t)in->a - (int64_t)pc);
 				break;
 			default:
 				break;
@@ -1511,6 +1521,7 @@ deliver_ingress_to(tr_machine *m, const tr_ingress *g, tr_session *s, tr_edgebuf
 	m->pool.e[i].lk = TR_LK(g->label, g->kind);
 	m->pool.e[i].bits = g->bits;
 	edge_push(m, e, i);
+	m->pool.adjust++;
 	if (e->flags & TR_EDGE_WAIT_RECV) {
 		e->flags &= (uint8_t)~TR_EDGE_WAIT_RECV;
 		wake(m, &s->co[g->to], false);
@@ -1883,6 +1894,7 @@ put_message(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t to
 			}
 		}
 		e->credit--;
+		m->pool.adjust--; /* counted in messages_sent, not buffered */
 		return 0;
 	}
 	uint32_t i = pool_get(m);
@@ -1984,34 +1996,49 @@ room(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, tr_fa
 	return room_local(m, s, c, e, ei, fk);
 }
 
+/* Hide p's value from the compiler: what it knew about *p before (fields
+ * already loaded into registers) it must load again. Used after a handler
+ * call so that the instruction's operands are read again from the code
+ * (in cache, never written) instead of being kept across the call, where
+ * they would take a store and a load each (the call clobbers their
+ * registers). */
+#if defined(__GNUC__)
+#define TR_RELOAD(p) __asm__("" : "+r"(p))
+#else
+#define TR_RELOAD(p) ((void)0)
+#endif
+
 /* The common part of SEND and OFFER once there is room: ask on_send for a
  * payload when the sort has one (its kind checked against the local
- * type), trace, then enqueue (or hand off, or drop under DROP). Returns 0
- * or an outcome with *fk set. tracing and emode are the slice's copies of
+ * type), trace, then enqueue (or hand off, or drop under DROP). `op`
+ * gives the edge, peer, label (a), sort kind, TR_LK (b) and register:
+ * SEND's own instruction, or OFFER's picked branch. Returns 0 or an
+ * outcome with *fk set. tracing and emode are the slice's copies of
  * m->tracing and m->effect_mode. */
 static TR_ALWAYS_INLINE int
 emit(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
-     const tr_handler *h, tr_effect *eff, tr_edgebuf *e, uint32_t peer, uint32_t label,
-     uint32_t kind, uint32_t lk, bool drop, bool remote, uint64_t *reg, uint32_t ev,
-     tr_fault_kind *fk)
+     const tr_handler *h, tr_effect *eff, tr_edgebuf *edges, const tr_dinsn *op,
+     uint64_t *regs, bool drop, bool remote, uint32_t ev, tr_fault_kind *fk)
 {
 	uint64_t bits = 0;
-	if (kind != TR_VAL_UNIT) {
+	if (op->kind != TR_VAL_UNIT) {
 		tr_value v;
-		tr_status st = eff_send(m, emode, s, h, eff, peer, label, kind, &v);
-		if (TR_UNLIKELY(st != TR_OK || v.kind != kind)) {
+		tr_status st = eff_send(m, emode, s, h, eff, op->peer, op->a, op->kind, &v);
+		TR_RELOAD(op);
+		if (TR_UNLIKELY(st != TR_OK || v.kind != op->kind)) {
 			*fk = st == TR_E_REPLAY_MISMATCH ? TR_FAULT_REPLAY_MISMATCH
 			      : st ? TR_FAULT_INVOKE : TR_FAULT_TYPE_VIOLATION;
 			return OUT_FAULT;
 		}
 		bits = v.bits;
-		*reg = bits;
+		regs[op->reg] = bits;
 	}
-	obs_if(tracing, m, drop ? TR_EV_DROPPED : ev, s->id, c->role, peer, label, kind, bits);
+	obs_if(tracing, m, drop ? TR_EV_DROPPED : ev, s->id, c->role, op->peer, op->a, op->kind,
+	       bits);
 	if (TR_UNLIKELY(drop)) {
 		m->st.messages_dropped++;
 	} else {
-		int o = put_message(m, s, c, e, peer, lk, bits, remote, fk);
+		int o = put_message(m, s, c, &edges[op->edge], op->peer, op->b, bits, remote, fk);
 		if (TR_UNLIKELY(o))
 			return o;
 		s->messages++;
@@ -2024,17 +2051,14 @@ emit(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
  * emit, so that the common one (local) has no drop or remote test left. */
 static TR_ALWAYS_INLINE int
 emit_as(int how, tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
-        const tr_handler *h, tr_effect *eff, tr_edgebuf *e, uint32_t peer, uint32_t label,
-        uint32_t kind, uint32_t lk, uint64_t *reg, uint32_t ev, tr_fault_kind *fk)
+        const tr_handler *h, tr_effect *eff, tr_edgebuf *edges, const tr_dinsn *op,
+        uint64_t *regs, uint32_t ev, tr_fault_kind *fk)
 {
 	if (TR_LIKELY(how == ROOM_LOCAL))
-		return emit(m, tracing, emode, s, c, h, eff, e, peer, label, kind, lk, false, false,
-		            reg, ev, fk);
+		return emit(m, tracing, emode, s, c, h, eff, edges, op, regs, false, false, ev, fk);
 	if (how == ROOM_REMOTE)
-		return emit(m, tracing, emode, s, c, h, eff, e, peer, label, kind, lk, false, true,
-		            reg, ev, fk);
-	return emit(m, tracing, emode, s, c, h, eff, e, peer, label, kind, lk, true, false, reg,
-	            ev, fk);
+		return emit(m, tracing, emode, s, c, h, eff, edges, op, regs, false, true, ev, fk);
+	return emit(m, tracing, emode, s, c, h, eff, edges, op, regs, true, false, ev, fk);
 }
 
 /* The common start of RECEIVE and CHOOSE: when edge ei has nothing to
@@ -2054,6 +2078,7 @@ take(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, uint3
 	uint32_t i = edge_pop(m, e);
 	*en = m->pool.e[i];
 	pool_put(m, i);
+	m->st.messages_received++; /* taken, even when it then faults */
 	took_message(m, s, e, ei, from);
 	return true;
 }
@@ -2066,7 +2091,6 @@ accept(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
        const tr_handler *h, tr_effect *eff, uint32_t peer, uint32_t label, uint32_t kind,
        uint64_t bits, uint64_t *reg, uint32_t ev, tr_fault_kind *fk)
 {
-	m->st.messages_received++;
 	obs_if(tracing, m, ev, s->id, c->role, peer, label, kind, bits);
 	if (kind == TR_VAL_UNIT)
 		return 0;
@@ -2467,7 +2491,8 @@ tr_machine_stats_get(const tr_machine *m, tr_machine_stats *out)
 	out->coroutines_ready = tr_sched_nready(&m->sched);
 	out->coroutines_live = m->nlive;
 	out->pool_entries = m->pool.cap;
-	out->in_flight = m->pool.used;
+	out->in_flight = (uint64_t)((int64_t)(m->st.messages_sent - m->st.messages_received) +
+	                            m->pool.adjust);
 	out->bytes = m->st.bytes + (size_t)m->pool.cap * sizeof(tr_entry) +
 	             (size_t)m->table_cap * (sizeof *m->table + 1) +
 	             tr_sched_bytes(&m->sched) +

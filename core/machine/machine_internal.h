@@ -41,9 +41,13 @@ typedef struct tr_pool {
 	uint32_t cap;   /* entries allocated */
 	uint32_t free;  /* free-list head */
 	uint32_t fresh; /* first never-used entry */
-	/* Not next to free: gcc merged the two stores of a get or put into one
-	 * vector store, 3 more instructions a message. */
-	uint32_t used;
+	/* Entries in use are not counted per get and put (two read-modify-
+	 * writes a message, about 2 % of a pingpong round trip): a local send
+	 * and a receive are counted anyway (messages_sent, messages_received),
+	 * so tr_machine_stats_get derives the number from them. `adjust`
+	 * counts the rest: +1 per ingress message buffered, -1 per entry freed
+	 * at a close, remote sends (counted in messages_sent, not buffered). */
+	int64_t adjust;
 } tr_pool;
 
 /* ---- sessions ---- */
@@ -185,9 +189,13 @@ tr_coro_session(tr_coro *c)
  *   SEND/RECEIVE  a = label id, b = TR_LK(label, kind), kind = the sort's
  *                 value kind, peer = the edge's receiver (SEND) or sender
  *                 (RECEIVE)
- *   OFFER/CHOOSE  a = index of the table's first entry in tr_image_rt.dent
- *                 and .labels, b = its number of entries, peer as above
- *   others        op, reg, edge, a, b as in tr_insn; peer and kind 0 */
+ *   OFFER/CHOOSE  a = index of the instruction's own copy of its table in
+ *                 tr_image_rt.dent and .labels, b = its number of
+ *                 entries, peer as above
+ *   JUMP          a = the target's distance from this instruction (signed)
+ *   others        op, reg, edge, a, b as in tr_insn; peer and kind 0
+ * Branches are relative (JUMP) or pointers (tr_dentry.to), so that the
+ * interpreter keeps no code base across handler calls. */
 typedef struct tr_dinsn {
 	uint8_t op;
 	uint8_t reg;
@@ -200,11 +208,12 @@ typedef struct tr_dinsn {
 } tr_dinsn;
 _Static_assert(sizeof(tr_dinsn) == 16, "a decoded instruction is 16 bytes");
 
-/* A decoded jump table entry (indexed like tr_image.tentries). */
+/* A decoded jump table entry. Every OFFER and CHOOSE has its own copy of
+ * its table (a table of the image may serve more than one role's code). */
 typedef struct tr_dentry {
-	uint32_t lk;     /* TR_LK(label, sort kind) */
-	uint32_t target; /* pc of the branch's code */
-	uint32_t kind;   /* the sort's value kind */
+	const struct tr_dinsn *to; /* the branch's first instruction */
+	uint32_t lk;               /* TR_LK(label, sort kind) */
+	uint32_t kind;             /* the sort's value kind */
 } tr_dentry;
 
 /* Per role: its decoded code and where its registers start in a block. */
@@ -230,8 +239,9 @@ struct tr_image_rt {
 	uint64_t *scratch;          /* write-only registers (tr_role_rt) */
 	uint32_t nscratch;
 	uint8_t *sort_kind;         /* sort id -> tr_value_kind */
-	uint32_t *labels;           /* per table entry: its label (on_choose) */
-	tr_dentry *dent;            /* per table entry, decoded */
+	uint32_t *labels;           /* per dent entry: its label (on_choose) */
+	tr_dentry *dent;            /* tables, one copy per OFFER/CHOOSE */
+	uint32_t ndent;
 	tr_dinsn *dcode;            /* every role's decoded code */
 	uint32_t ndcode;
 	tr_role_rt role[TR_MAX_ROLES];

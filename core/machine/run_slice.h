@@ -26,7 +26,6 @@ RS_NAME(tr_machine *m, tr_coro **cp, uint32_t *idp, uint32_t *more, tr_fault_kin
 	tr_image_rt *rt = s->rt;
 	tr_edgebuf *edges = tr_session_edges(s, rt->nroles);
 	const tr_handler *h = sh(m, s);
-	const tr_dinsn *code;
 	const tr_dinsn *insn;
 	uint64_t *regs;
 	uint32_t budget;
@@ -42,10 +41,9 @@ start:
 	/* per coroutine: a fused hand-off comes back here with the next one */
 	{
 		const tr_role_rt *rr = &rt->role[c->role];
-		code = rr->code;
 		regs = rr->scratch ? rr->scratch : (uint64_t *)((char *)s + rr->regs_at);
+		insn = rr->code + c->pc; /* the instruction at pc */
 	}
-	insn = code + c->pc; /* the instruction at pc */
 	budget = slice;
 	eff.role = c->role;
 	eff.tick = m->tick;
@@ -99,8 +97,8 @@ dispatch:
 			out = how;
 			goto leave;
 		}
-		int o = emit_as(how, m, tracing, emode, s, c, h, &eff, e, insn->peer, insn->a,
-		                insn->kind, insn->b, &regs[insn->reg], TR_EV_SENT, fk);
+		int o = emit_as(how, m, tracing, emode, s, c, h, &eff, edges, insn, regs,
+		                TR_EV_SENT, fk);
 		if (TR_UNLIKELY(o)) {
 			out = o;
 			goto leave;
@@ -156,14 +154,18 @@ dispatch:
 			goto leave;
 		}
 		const tr_dentry *te = &rt->dent[insn->a + pick];
-		int o = emit_as(how, m, tracing, emode, s, c, h, &eff, e, insn->peer,
-		                rt->labels[insn->a + pick], te->kind, te->lk, &regs[insn->reg],
+		/* the branch as a SEND (an OFFER is rare next to SENDs: the copy
+		 * costs less than another emit) */
+		tr_dinsn br = {.op = TR_OP_SEND, .reg = insn->reg, .edge = insn->edge,
+		               .a = rt->labels[insn->a + pick], .b = te->lk, .peer = insn->peer,
+		               .kind = (uint8_t)te->kind};
+		int o = emit_as(how, m, tracing, emode, s, c, h, &eff, edges, &br, regs,
 		                TR_EV_OFFERED, fk);
 		if (TR_UNLIKELY(o)) {
 			out = o;
 			goto leave;
 		}
-		insn = code + te->target;
+		insn = te->to;
 		NEXT();
 	}
 
@@ -199,7 +201,7 @@ dispatch:
 			out = OUT_FAULT;
 			goto leave;
 		}
-		insn = code + te->target;
+		insn = te->to;
 		NEXT();
 	}
 
@@ -221,7 +223,7 @@ dispatch:
 	 * is the loop head the local type names). */
 	TARGET(JUMP)
 	{
-		insn = code + insn->a;
+		insn += (int32_t)insn->a;
 		NEXT();
 	}
 
@@ -265,7 +267,7 @@ blocked:
 	 * with an exit of its own so that the hand-off tests no outcome */
 	out = OUT_BLOCKED;
 	m->st.instructions += slice - budget + 1;
-	c->pc = (uint32_t)(insn - code);
+	c->pc = (uint32_t)(insn - rt->role[c->role].code);
 	if (!left || (m->hold[0] | m->hold[1]) != 0)
 		goto done;
 	nc = fuse_handoff(m, tracing, s, c, id);
@@ -275,7 +277,7 @@ blocked:
 
 leave:
 	m->st.instructions += slice - budget + (out == OUT_BLOCKED || out == OUT_FAULT);
-	c->pc = (uint32_t)(insn - code);
+	c->pc = (uint32_t)(insn - rt->role[c->role].code);
 	if (!left || (out != OUT_BLOCKED && out != OUT_CONTINUE && out != OUT_YIELD) ||
 	    (m->hold[0] | m->hold[1]) != 0)
 		goto done;
