@@ -597,7 +597,6 @@ image_rt_free(tr_machine *m, tr_image_rt *rt)
 	tr_free(m->a, rt->labels, (size_t)rt->ndent * sizeof *rt->labels);
 	tr_free(m->a, rt->dent, (size_t)rt->ndent * sizeof *rt->dent);
 	tr_free(m->a, rt->dcode, (size_t)rt->ndcode * sizeof *rt->dcode);
-	tr_free(m->a, rt->scratch, (size_t)rt->nscratch * sizeof *rt->scratch);
 	tr_free(m->a, rt, sizeof *rt);
 }
 
@@ -639,8 +638,12 @@ image_rt_decode(tr_machine *m, tr_image_rt *rt)
 		const tr_role_code *rc = &img->roles[r];
 		tr_dinsn *code = d;
 		rt->role[r].code = code;
-		rt->role[r].regs_at = rt->regs_off + (uint32_t)rt->reg_base[r] * sizeof(uint64_t);
-		rt->role[r].scratch = role_reads_regs(rc) ? NULL : rt->scratch;
+		/* offsets from this role's coroutine (tr_dinsn.eoff, roff) */
+		int64_t co = (int64_t)(offsetof(tr_session, co) + r * sizeof(tr_coro));
+		int64_t e0 = (int64_t)(offsetof(tr_session, co) + rt->nroles * sizeof(tr_coro)) - co;
+		int64_t r0 = rt->reg_base[r] == TR_NOREGS
+		                 ? 0
+		                 : (int64_t)rt->regs_off + rt->reg_base[r] * 8 - co;
 		for (uint32_t pc = 0; pc < rc->ninsn; pc++, d++) {
 			const tr_insn *in = &rc->code[pc];
 			d->op = in->op;
@@ -651,6 +654,8 @@ image_rt_decode(tr_machine *m, tr_image_rt *rt)
 			d->peer = 0;
 			d->kind = 0;
 			d->pad_ = 0;
+			d->eoff = (int32_t)(e0 + (int64_t)in->edge * (int64_t)sizeof(tr_edgebuf));
+			d->roff = r0 ? (int32_t)(r0 + in->reg * 8) : 0;
 			switch (in->op) {
 			case TR_OP_SEND:
 			case TR_OP_RECEIVE:
@@ -676,6 +681,9 @@ image_rt_decode(tr_machine *m, tr_image_rt *rt)
 			case TR_OP_JUMP:
 				/* relative: the interpreter needs no code base */
 				d->a = (uint32_t)((int64_t)in->a - (int64_t)pc);
+				break;
+			case TR_OP_MOVE:
+				d->b = (uint32_t)(r0 + in->b * 8); /* MOVE: r0 != 0 */
 				break;
 			default:
 				break;
@@ -707,17 +715,13 @@ image_rt_get(tr_machine *m, const tr_image *img)
 	uint32_t nregs = 0;
 	for (uint32_t r = 0; r < img->nroles; r++) {
 		const tr_role_code *rc = &img->roles[r];
-		rt->reg_base[r] = (uint16_t)nregs;
-		if (role_reads_regs(rc))
+		/* a role that never reads a register keeps none (8 bytes a
+		 * register less in every session block) */
+		if (role_reads_regs(rc)) {
+			rt->reg_base[r] = (uint16_t)nregs;
 			nregs += rc->nregs;
-		else if (rc->nregs > rt->nscratch)
-			rt->nscratch = rc->nregs;
-	}
-	if (rt->nscratch) {
-		rt->scratch = tr_calloc(m->a, rt->nscratch, sizeof *rt->scratch);
-		if (!rt->scratch) {
-			tr_free(m->a, rt, sizeof *rt);
-			return NULL;
+		} else {
+			rt->reg_base[r] = TR_NOREGS;
 		}
 	}
 	rt->regs_off = (uint32_t)(sizeof(tr_session) + img->nroles * sizeof(tr_coro) +
@@ -2008,17 +2012,33 @@ room(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, tr_fa
 #define TR_RELOAD(p) ((void)0)
 #endif
 
+/* The edge of instruction in, for coroutine c (tr_dinsn.eoff). */
+static TR_ALWAYS_INLINE tr_edgebuf *
+edge_of_insn(tr_coro *c, const tr_dinsn *in)
+{
+	return (tr_edgebuf *)((char *)c + in->eoff);
+}
+
+/* Write register roff (tr_dinsn.roff) of coroutine c; roff 0: the role
+ * keeps no registers. */
+static TR_ALWAYS_INLINE void
+reg_set(tr_coro *c, int32_t roff, uint64_t v)
+{
+	if (roff)
+		*(uint64_t *)((char *)c + roff) = v;
+}
+
 /* The common part of SEND and OFFER once there is room: ask on_send for a
  * payload when the sort has one (its kind checked against the local
  * type), trace, then enqueue (or hand off, or drop under DROP). `op`
- * gives the edge, peer, label (a), sort kind, TR_LK (b) and register:
- * SEND's own instruction, or OFFER's picked branch. Returns 0 or an
+ * gives the edge, peer, label (a), sort kind, TR_LK (b) and register
+ * (eoff, roff): SEND's own instruction, or OFFER's picked branch. Returns 0 or an
  * outcome with *fk set. tracing and emode are the slice's copies of
  * m->tracing and m->effect_mode. */
 static TR_ALWAYS_INLINE int
 emit(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
-     const tr_handler *h, tr_effect *eff, tr_edgebuf *edges, const tr_dinsn *op,
-     uint64_t *regs, bool drop, bool remote, uint32_t ev, tr_fault_kind *fk)
+     const tr_handler *h, tr_effect *eff, const tr_dinsn *op, bool drop, bool remote,
+     uint32_t ev, tr_fault_kind *fk)
 {
 	uint64_t bits = 0;
 	if (op->kind != TR_VAL_UNIT) {
@@ -2031,14 +2051,14 @@ emit(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
 			return OUT_FAULT;
 		}
 		bits = v.bits;
-		regs[op->reg] = bits;
+		reg_set(c, op->roff, bits);
 	}
 	obs_if(tracing, m, drop ? TR_EV_DROPPED : ev, s->id, c->role, op->peer, op->a, op->kind,
 	       bits);
 	if (TR_UNLIKELY(drop)) {
 		m->st.messages_dropped++;
 	} else {
-		int o = put_message(m, s, c, &edges[op->edge], op->peer, op->b, bits, remote, fk);
+		int o = put_message(m, s, c, edge_of_insn(c, op), op->peer, op->b, bits, remote, fk);
 		if (TR_UNLIKELY(o))
 			return o;
 		s->messages++;
@@ -2051,14 +2071,14 @@ emit(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
  * emit, so that the common one (local) has no drop or remote test left. */
 static TR_ALWAYS_INLINE int
 emit_as(int how, tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
-        const tr_handler *h, tr_effect *eff, tr_edgebuf *edges, const tr_dinsn *op,
-        uint64_t *regs, uint32_t ev, tr_fault_kind *fk)
+        const tr_handler *h, tr_effect *eff, const tr_dinsn *op, uint32_t ev,
+        tr_fault_kind *fk)
 {
 	if (TR_LIKELY(how == ROOM_LOCAL))
-		return emit(m, tracing, emode, s, c, h, eff, edges, op, regs, false, false, ev, fk);
+		return emit(m, tracing, emode, s, c, h, eff, op, false, false, ev, fk);
 	if (how == ROOM_REMOTE)
-		return emit(m, tracing, emode, s, c, h, eff, edges, op, regs, false, true, ev, fk);
-	return emit(m, tracing, emode, s, c, h, eff, edges, op, regs, true, false, ev, fk);
+		return emit(m, tracing, emode, s, c, h, eff, op, false, true, ev, fk);
+	return emit(m, tracing, emode, s, c, h, eff, op, true, false, ev, fk);
 }
 
 /* The common start of RECEIVE and CHOOSE: when edge ei has nothing to
@@ -2089,12 +2109,12 @@ take(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, uint3
 static TR_ALWAYS_INLINE int
 accept(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
        const tr_handler *h, tr_effect *eff, uint32_t peer, uint32_t label, uint32_t kind,
-       uint64_t bits, uint64_t *reg, uint32_t ev, tr_fault_kind *fk)
+       uint64_t bits, int32_t roff, uint32_t ev, tr_fault_kind *fk)
 {
 	obs_if(tracing, m, ev, s->id, c->role, peer, label, kind, bits);
 	if (kind == TR_VAL_UNIT)
 		return 0;
-	*reg = bits;
+	reg_set(c, roff, bits);
 	tr_status st = eff_recv(m, emode, s, h, eff, peer, label, kind, bits);
 	if (TR_LIKELY(st == TR_OK))
 		return 0;

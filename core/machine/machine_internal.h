@@ -193,9 +193,17 @@ tr_coro_session(tr_coro *c)
  *                 tr_image_rt.dent and .labels, b = its number of
  *                 entries, peer as above
  *   JUMP          a = the target's distance from this instruction (signed)
+ *   MOVE          b = the source register as an roff (below)
  *   others        op, reg, edge, a, b as in tr_insn; peer and kind 0
- * Branches are relative (JUMP) or pointers (tr_dentry.to), so that the
- * interpreter keeps no code base across handler calls. */
+ * and for every instruction with an edge or a register, where they are:
+ *   eoff          the edge's byte offset from the coroutine (tr_coro)
+ *   roff          the register's byte offset from the coroutine; 0 when
+ *                 the role never reads a register (only MOVE does): then
+ *                 nothing is kept, and its sessions have no registers
+ * Every address the interpreter needs is thus relative to the coroutine or
+ * to the instruction, and branches are relative (JUMP) or pointers
+ * (tr_dentry.to): across a handler call it keeps neither a code base nor
+ * the session's edge and register arrays. */
 typedef struct tr_dinsn {
 	uint8_t op;
 	uint8_t reg;
@@ -205,8 +213,10 @@ typedef struct tr_dinsn {
 	uint8_t peer;
 	uint8_t kind;
 	uint16_t pad_;
+	int32_t eoff;
+	int32_t roff;
 } tr_dinsn;
-_Static_assert(sizeof(tr_dinsn) == 16, "a decoded instruction is 16 bytes");
+_Static_assert(sizeof(tr_dinsn) == 24, "a decoded instruction is 24 bytes");
 
 /* A decoded jump table entry. Every OFFER and CHOOSE has its own copy of
  * its table (a table of the image may serve more than one role's code). */
@@ -216,15 +226,11 @@ typedef struct tr_dentry {
 	uint32_t kind;             /* the sort's value kind */
 } tr_dentry;
 
-/* Per role: its decoded code and where its registers start in a block. */
+#define TR_NOREGS UINT16_MAX
+
+/* Per role: its decoded code. */
 typedef struct tr_role_rt {
 	const tr_dinsn *code;
-	/* The role's registers when its code never reads one (no MOVE: SEND,
-	 * RECEIVE, OFFER, CHOOSE and SET only write them): one scratch area
-	 * per image and machine instead of 8 bytes a register in every
-	 * session block. NULL: they are in the block, at regs_at. */
-	uint64_t *scratch;
-	uint32_t regs_at; /* byte offset of the role's first register */
 } tr_role_rt;
 
 /* Per image, what the machine derives once. */
@@ -235,9 +241,9 @@ struct tr_image_rt {
 	const uint16_t *edge_of;    /* img->edge_of: (from, to) -> edge */
 	size_t block_size;
 	uint32_t regs_off;          /* byte offset of registers in the block */
-	uint16_t reg_base[TR_MAX_ROLES]; /* first register of each role */
-	uint64_t *scratch;          /* write-only registers (tr_role_rt) */
-	uint32_t nscratch;
+	/* first register of each role in the block; TR_NOREGS when its code
+	 * never reads a register (tr_dinsn.roff) */
+	uint16_t reg_base[TR_MAX_ROLES];
 	uint8_t *sort_kind;         /* sort id -> tr_value_kind */
 	uint32_t *labels;           /* per dent entry: its label (on_choose) */
 	tr_dentry *dent;            /* tables, one copy per OFFER/CHOOSE */

@@ -24,10 +24,8 @@ RS_NAME(tr_machine *m, tr_coro **cp, uint32_t *idp, uint32_t *more, tr_fault_kin
 	uint32_t id = *idp, left = *more; /* in registers across fused rounds */
 	tr_session *s = tr_coro_session(c);
 	tr_image_rt *rt = s->rt;
-	tr_edgebuf *edges = tr_session_edges(s, rt->nroles);
 	const tr_handler *h = sh(m, s);
 	const tr_dinsn *insn;
-	uint64_t *regs;
 	uint32_t budget;
 	tr_coro *nc; /* the coroutine a fused round runs next */
 	tr_effect eff;
@@ -39,11 +37,7 @@ RS_NAME(tr_machine *m, tr_coro **cp, uint32_t *idp, uint32_t *more, tr_fault_kin
 	eff.image = rt->img;
 start:
 	/* per coroutine: a fused hand-off comes back here with the next one */
-	{
-		const tr_role_rt *rr = &rt->role[c->role];
-		regs = rr->scratch ? rr->scratch : (uint64_t *)((char *)s + rr->regs_at);
-		insn = rr->code + c->pc; /* the instruction at pc */
-	}
+	insn = rt->role[c->role].code + c->pc; /* the instruction at pc */
 	budget = slice;
 	eff.role = c->role;
 	eff.tick = m->tick;
@@ -91,14 +85,13 @@ dispatch:
 	TARGET(SEND)
 	{
 		uint32_t ei = insn->edge;
-		tr_edgebuf *e = &edges[ei];
+		tr_edgebuf *e = edge_of_insn(c, insn);
 		int how = room(m, s, c, e, ei, fk);
 		if (TR_UNLIKELY(how > 0)) {
 			out = how;
 			goto leave;
 		}
-		int o = emit_as(how, m, tracing, emode, s, c, h, &eff, edges, insn, regs,
-		                TR_EV_SENT, fk);
+		int o = emit_as(how, m, tracing, emode, s, c, h, &eff, insn, TR_EV_SENT, fk);
 		if (TR_UNLIKELY(o)) {
 			out = o;
 			goto leave;
@@ -113,7 +106,7 @@ dispatch:
 	TARGET(RECEIVE)
 	{
 		uint32_t ei = insn->edge;
-		tr_edgebuf *e = &edges[ei];
+		tr_edgebuf *e = edge_of_insn(c, insn);
 		tr_entry en;
 		if (!take(m, s, c, e, ei, insn->peer, &en))
 			goto blocked;
@@ -124,8 +117,7 @@ dispatch:
 			goto leave;
 		}
 		if (TR_UNLIKELY(accept(m, tracing, emode, s, c, h, &eff, insn->peer, insn->a,
-		                       insn->kind, en.bits, &regs[insn->reg],
-		                       TR_EV_RECEIVED, fk))) {
+		                       insn->kind, en.bits, insn->roff, TR_EV_RECEIVED, fk))) {
 			out = OUT_FAULT;
 			goto leave;
 		}
@@ -138,7 +130,7 @@ dispatch:
 	TARGET(OFFER)
 	{
 		uint32_t ei = insn->edge;
-		tr_edgebuf *e = &edges[ei];
+		tr_edgebuf *e = edge_of_insn(c, insn);
 		int how = room(m, s, c, e, ei, fk);
 		if (TR_UNLIKELY(how > 0)) {
 			out = how;
@@ -156,11 +148,12 @@ dispatch:
 		const tr_dentry *te = &rt->dent[insn->a + pick];
 		/* the branch as a SEND (an OFFER is rare next to SENDs: the copy
 		 * costs less than another emit) */
-		tr_dinsn br = {.op = TR_OP_SEND, .reg = insn->reg, .edge = insn->edge,
-		               .a = rt->labels[insn->a + pick], .b = te->lk, .peer = insn->peer,
-		               .kind = (uint8_t)te->kind};
-		int o = emit_as(how, m, tracing, emode, s, c, h, &eff, edges, &br, regs,
-		                TR_EV_OFFERED, fk);
+		tr_dinsn br = *insn;
+		br.op = TR_OP_SEND;
+		br.a = rt->labels[insn->a + pick];
+		br.b = te->lk;
+		br.kind = (uint8_t)te->kind;
+		int o = emit_as(how, m, tracing, emode, s, c, h, &eff, &br, TR_EV_OFFERED, fk);
 		if (TR_UNLIKELY(o)) {
 			out = o;
 			goto leave;
@@ -174,7 +167,7 @@ dispatch:
 	TARGET(CHOOSE)
 	{
 		uint32_t ei = insn->edge;
-		tr_edgebuf *e = &edges[ei];
+		tr_edgebuf *e = edge_of_insn(c, insn);
 		tr_entry en;
 		if (!take(m, s, c, e, ei, insn->peer, &en))
 			goto blocked;
@@ -196,8 +189,7 @@ dispatch:
 			goto leave;
 		}
 		if (TR_UNLIKELY(accept(m, tracing, emode, s, c, h, &eff, insn->peer, label,
-		                       te->kind, en.bits, &regs[insn->reg],
-		                       TR_EV_CHOSE, fk))) {
+		                       te->kind, en.bits, insn->roff, TR_EV_CHOSE, fk))) {
 			out = OUT_FAULT;
 			goto leave;
 		}
@@ -230,7 +222,7 @@ dispatch:
 	/* SET reg imm. */
 	TARGET(SET)
 	{
-		regs[insn->reg] = (uint64_t)insn->b << 32 | insn->a;
+		reg_set(c, insn->roff, (uint64_t)insn->b << 32 | insn->a);
 		insn++;
 		NEXT();
 	}
@@ -238,7 +230,8 @@ dispatch:
 	/* MOVE reg src. */
 	TARGET(MOVE)
 	{
-		regs[insn->reg] = regs[insn->b];
+		/* verified: only a role that keeps its registers has a MOVE */
+		*(uint64_t *)((char *)c + insn->roff) = *(uint64_t *)((char *)c + (int32_t)insn->b);
 		insn++;
 		NEXT();
 	}
@@ -309,7 +302,6 @@ fused:
 	if (TR_UNLIKELY((size_t)((char *)nc - (char *)s) >= rt->block_size)) {
 		s = tr_coro_session(nc);
 		rt = s->rt;
-		edges = tr_session_edges(s, rt->nroles);
 		h = sh(m, s);
 		eff.session = s->id;
 		eff.image = rt->img;
