@@ -2032,13 +2032,14 @@ reg_set(tr_coro *c, int32_t roff, uint64_t v)
  * payload when the sort has one (its kind checked against the local
  * type), trace, then enqueue (or hand off, or drop under DROP). `op`
  * gives the edge, peer, label (a), sort kind, TR_LK (b) and register
- * (eoff, roff): SEND's own instruction, or OFFER's picked branch. Returns 0 or an
+ * (eoff, roff): SEND's own instruction, or OFFER's picked branch. A message
+ * sent counts in *nsent (the slice's count, slice_flush). Returns 0 or an
  * outcome with *fk set. tracing and emode are the slice's copies of
  * m->tracing and m->effect_mode. */
 static TR_ALWAYS_INLINE int
 emit(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
      const tr_handler *h, tr_effect *eff, const tr_dinsn *op, bool drop, bool remote,
-     uint32_t ev, tr_fault_kind *fk)
+     uint64_t *nsent, uint32_t ev, tr_fault_kind *fk)
 {
 	uint64_t bits = 0;
 	if (op->kind != TR_VAL_UNIT) {
@@ -2061,8 +2062,7 @@ emit(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
 		int o = put_message(m, s, c, edge_of_insn(c, op), op->peer, op->b, bits, remote, fk);
 		if (TR_UNLIKELY(o))
 			return o;
-		s->messages++;
-		m->st.messages_sent++;
+		(*nsent)++;
 	}
 	return 0;
 }
@@ -2071,14 +2071,14 @@ emit(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
  * emit, so that the common one (local) has no drop or remote test left. */
 static TR_ALWAYS_INLINE int
 emit_as(int how, tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
-        const tr_handler *h, tr_effect *eff, const tr_dinsn *op, uint32_t ev,
-        tr_fault_kind *fk)
+        const tr_handler *h, tr_effect *eff, const tr_dinsn *op, uint64_t *nsent,
+        uint32_t ev, tr_fault_kind *fk)
 {
 	if (TR_LIKELY(how == ROOM_LOCAL))
-		return emit(m, tracing, emode, s, c, h, eff, op, false, false, ev, fk);
+		return emit(m, tracing, emode, s, c, h, eff, op, false, false, nsent, ev, fk);
 	if (how == ROOM_REMOTE)
-		return emit(m, tracing, emode, s, c, h, eff, op, false, true, ev, fk);
-	return emit(m, tracing, emode, s, c, h, eff, op, true, false, ev, fk);
+		return emit(m, tracing, emode, s, c, h, eff, op, false, true, nsent, ev, fk);
+	return emit(m, tracing, emode, s, c, h, eff, op, true, false, nsent, ev, fk);
 }
 
 /* The common start of RECEIVE and CHOOSE: when edge ei has nothing to
@@ -2087,7 +2087,7 @@ emit_as(int how, tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_c
  * `from`, is woken, a remote one owed a credit). */
 static TR_ALWAYS_INLINE bool
 take(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, uint32_t from,
-     tr_entry *en)
+     tr_entry *en, uint64_t *nrecv)
 {
 	if (TR_UNLIKELY(!e->count || (e->flags & TR_EDGE_PARTITIONED))) {
 		c->block = TR_BLOCK_RECV;
@@ -2098,7 +2098,7 @@ take(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, uint3
 	uint32_t i = edge_pop(m, e);
 	*en = m->pool.e[i];
 	pool_put(m, i);
-	m->st.messages_received++; /* taken, even when it then faults */
+	(*nrecv)++; /* taken, even when it then faults */
 	took_message(m, s, e, ei, from);
 	return true;
 }
@@ -2215,6 +2215,20 @@ fuse_general(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, int out, ui
 	}
 	prefetch_next(m);
 	return n;
+}
+
+/* run_slice's counts (messages sent and taken, instructions), added where
+ * they are read when the slice function returns or its chain of fused
+ * rounds moves to another session. Nothing reads them in between: a
+ * session closes, and the host reads stats, between calls. A handler that
+ * calls tr_machine_stats_get sees them as of the start of the call. */
+static TR_ALWAYS_INLINE void
+slice_flush(tr_machine *m, tr_session *s, uint64_t sent, uint64_t taken, uint64_t insns)
+{
+	s->messages += sent;
+	m->st.messages_sent += sent;
+	m->st.messages_received += taken;
+	m->st.instructions += insns;
 }
 
 #define RS_NAME run_slice_plain

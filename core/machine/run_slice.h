@@ -30,6 +30,10 @@ RS_NAME(tr_machine *m, tr_coro **cp, uint32_t *idp, uint32_t *more, tr_fault_kin
 	tr_coro *nc; /* the coroutine a fused round runs next */
 	tr_effect eff;
 	int out;
+	/* Counted here, not in the machine and the session per message (a
+	 * read-modify-write of memory each): slice_flush adds them up when
+	 * the function returns or the chain moves to another session. */
+	uint64_t nsent = 0, nrecv = 0, ninsn = 0;
 
 	/* The effect record: what does not change between the handler calls of
 	 * a slice is filled once; each call sets peer, label and kind. */
@@ -91,7 +95,7 @@ dispatch:
 			out = how;
 			goto leave;
 		}
-		int o = emit_as(how, m, tracing, emode, s, c, h, &eff, insn, TR_EV_SENT, fk);
+		int o = emit_as(how, m, tracing, emode, s, c, h, &eff, insn, &nsent, TR_EV_SENT, fk);
 		if (TR_UNLIKELY(o)) {
 			out = o;
 			goto leave;
@@ -108,7 +112,7 @@ dispatch:
 		uint32_t ei = insn->edge;
 		tr_edgebuf *e = edge_of_insn(c, insn);
 		tr_entry en;
-		if (!take(m, s, c, e, ei, insn->peer, &en))
+		if (!take(m, s, c, e, ei, insn->peer, &en, &nrecv))
 			goto blocked;
 		if (TR_UNLIKELY(en.lk != insn->b)) {
 			*fk = (en.lk & ((1u << TR_LABEL_BITS) - 1)) != insn->a ? TR_FAULT_UNKNOWN_LABEL
@@ -153,7 +157,8 @@ dispatch:
 		br.a = rt->labels[insn->a + pick];
 		br.b = te->lk;
 		br.kind = (uint8_t)te->kind;
-		int o = emit_as(how, m, tracing, emode, s, c, h, &eff, &br, TR_EV_OFFERED, fk);
+		int o = emit_as(how, m, tracing, emode, s, c, h, &eff, &br, &nsent,
+		                TR_EV_OFFERED, fk);
 		if (TR_UNLIKELY(o)) {
 			out = o;
 			goto leave;
@@ -169,7 +174,7 @@ dispatch:
 		uint32_t ei = insn->edge;
 		tr_edgebuf *e = edge_of_insn(c, insn);
 		tr_entry en;
-		if (!take(m, s, c, e, ei, insn->peer, &en))
+		if (!take(m, s, c, e, ei, insn->peer, &en, &nrecv))
 			goto blocked;
 		const uint32_t *labels_of = rt->labels + insn->a;
 		uint32_t n = insn->b;
@@ -259,7 +264,7 @@ blocked:
 	/* RECEIVE or CHOOSE found nothing: the usual end of a slice under load,
 	 * with an exit of its own so that the hand-off tests no outcome */
 	out = OUT_BLOCKED;
-	m->st.instructions += slice - budget + 1;
+	ninsn += slice - budget + 1;
 	c->pc = (uint32_t)(insn - rt->role[c->role].code);
 	if (!left || (m->hold[0] | m->hold[1]) != 0)
 		goto done;
@@ -269,7 +274,7 @@ blocked:
 	goto general;
 
 leave:
-	m->st.instructions += slice - budget + (out == OUT_BLOCKED || out == OUT_FAULT);
+	ninsn += slice - budget + (out == OUT_BLOCKED || out == OUT_FAULT);
 	c->pc = (uint32_t)(insn - rt->role[c->role].code);
 	if (!left || (out != OUT_BLOCKED && out != OUT_CONTINUE && out != OUT_YIELD) ||
 	    (m->hold[0] | m->hold[1]) != 0)
@@ -288,6 +293,7 @@ general:
 		}
 	}
 done:
+	slice_flush(m, s, nsent, nrecv, ninsn);
 	*cp = c;
 	*idp = id;
 	*more = left;
@@ -300,6 +306,8 @@ fused:
 	c = nc;
 	/* most often the same session: one range test */
 	if (TR_UNLIKELY((size_t)((char *)nc - (char *)s) >= rt->block_size)) {
+		slice_flush(m, s, nsent, nrecv, ninsn);
+		nsent = nrecv = ninsn = 0;
 		s = tr_coro_session(nc);
 		rt = s->rt;
 		h = sh(m, s);

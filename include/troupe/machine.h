@@ -413,7 +413,9 @@ typedef struct tr_machine_stats {
 	uint64_t bytes;            /* bytes the machine holds from its allocator */
 } tr_machine_stats;
 
-/* Snapshot of the counters. Cannot fail. */
+/* Snapshot of the counters. Cannot fail. Messages and instructions are
+ * counted per slice: called from a handler, it sees them as they were when
+ * the driver call (tr_machine_step_round, run...) began. */
 TR_API void tr_machine_stats_get(const tr_machine *m, tr_machine_stats *out);
 
 #ifdef __cplusplus
