@@ -414,8 +414,9 @@ typedef struct tr_machine_stats {
 } tr_machine_stats;
 
 /* Snapshot of the counters. Cannot fail. Messages and instructions are
- * counted per slice: called from a handler, it sees them as they were when
- * the driver call (tr_machine_step_round, run...) began. */
+ * added up per slice: called from a handler, it does not yet count those
+ * of the running slice (nor of the fused rounds before it in the same
+ * driver call). */
 TR_API void tr_machine_stats_get(const tr_machine *m, tr_machine_stats *out);
 
 #ifdef __cplusplus
