@@ -672,9 +672,8 @@ image_rt_decode(tr_machine *m, tr_image_rt *rt)
 				for (uint32_t k = 0; k < tb->n; k++, t++) {
 					const tr_tentry *te = &img->tentries[tb->first + k];
 					rt->labels[t] = te->label;
-					rt->dent[t].lk = TR_LK(te->label, rt->sort_kind[te->sort]);
-					rt->dent[t].kind = rt->sort_kind[te->sort];
 					rt->dent[t].to = code + te->target;
+					/* the rest once d is complete, below */
 				}
 				break;
 			}
@@ -692,6 +691,18 @@ image_rt_decode(tr_machine *m, tr_image_rt *rt)
 				d->peer = (uint8_t)img->edges[in->edge].to;
 			else if (in->op == TR_OP_RECEIVE || in->op == TR_OP_CHOOSE)
 				d->peer = (uint8_t)img->edges[in->edge].from;
+			if (in->op == TR_OP_OFFER || in->op == TR_OP_CHOOSE) {
+				const tr_table *tb = &img->tables[in->a];
+				for (uint32_t k = 0; k < tb->n; k++) {
+					const tr_tentry *te = &img->tentries[tb->first + k];
+					tr_dinsn *as = &rt->dent[d->a + k].as;
+					*as = *d;
+					as->op = TR_OP_SEND;
+					as->kind = rt->sort_kind[te->sort];
+					as->a = te->label;
+					as->b = TR_LK(te->label, as->kind);
+				}
+			}
 		}
 	}
 	return 0;
@@ -2101,6 +2112,17 @@ take(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, uint3
 	(*nrecv)++; /* taken, even when it then faults */
 	took_message(m, s, e, ei, from);
 	return true;
+}
+
+/* A CHOOSE found no branch for its message's label and kind: which of the
+ * two is wrong. */
+static tr_fault_kind
+choose_fault(const tr_image_rt *rt, const tr_dinsn *insn, uint32_t label)
+{
+	for (uint32_t k = 0; k < insn->b; k++)
+		if (rt->labels[insn->a + k] == label)
+			return TR_FAULT_TYPE_VIOLATION;
+	return TR_FAULT_UNKNOWN_LABEL;
 }
 
 /* The common end of RECEIVE and CHOOSE once the message was checked:

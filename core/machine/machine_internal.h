@@ -221,9 +221,11 @@ _Static_assert(sizeof(tr_dinsn) == 24, "a decoded instruction is 24 bytes");
 /* A decoded jump table entry. Every OFFER and CHOOSE has its own copy of
  * its table (a table of the image may serve more than one role's code). */
 typedef struct tr_dentry {
-	const struct tr_dinsn *to; /* the branch's first instruction */
-	uint32_t lk;               /* TR_LK(label, sort kind) */
-	uint32_t kind;             /* the sort's value kind */
+	/* The branch's message as a SEND of the OFFER or CHOOSE it belongs
+	 * to (its edge, peer, register; a = label, b = TR_LK, kind): OFFER
+	 * sends it as it is, CHOOSE checks a message against it. */
+	tr_dinsn as;
+	const tr_dinsn *to; /* the branch's first instruction */
 } tr_dentry;
 
 #define TR_NOREGS UINT16_MAX

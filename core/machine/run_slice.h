@@ -150,14 +150,7 @@ dispatch:
 			goto leave;
 		}
 		const tr_dentry *te = &rt->dent[insn->a + pick];
-		/* the branch as a SEND (an OFFER is rare next to SENDs: the copy
-		 * costs less than another emit) */
-		tr_dinsn br = *insn;
-		br.op = TR_OP_SEND;
-		br.a = rt->labels[insn->a + pick];
-		br.b = te->lk;
-		br.kind = (uint8_t)te->kind;
-		int o = emit_as(how, m, tracing, emode, s, c, h, &eff, &br, &nsent,
+		int o = emit_as(how, m, tracing, emode, s, c, h, &eff, &te->as, &nsent,
 		                TR_EV_OFFERED, fk);
 		if (TR_UNLIKELY(o)) {
 			out = o;
@@ -176,25 +169,18 @@ dispatch:
 		tr_entry en;
 		if (!take(m, s, c, e, ei, insn->peer, &en, &nrecv))
 			goto blocked;
-		const uint32_t *labels_of = rt->labels + insn->a;
-		uint32_t n = insn->b;
+		/* the branch whose label and kind are the message's */
+		const tr_dentry *te = rt->dent + insn->a, *end = te + insn->b;
+		while (te < end && te->as.b != en.lk)
+			te++;
 		uint32_t label = en.lk & ((1u << TR_LABEL_BITS) - 1);
-		uint32_t k = 0;
-		while (k < n && labels_of[k] != label)
-			k++;
-		if (TR_UNLIKELY(k == n)) {
-			*fk = TR_FAULT_UNKNOWN_LABEL;
-			out = OUT_FAULT;
-			goto leave;
-		}
-		const tr_dentry *te = &rt->dent[insn->a + k];
-		if (TR_UNLIKELY((en.lk >> TR_LABEL_BITS) != te->kind)) {
-			*fk = TR_FAULT_TYPE_VIOLATION;
+		if (TR_UNLIKELY(te == end)) {
+			*fk = choose_fault(rt, insn, label);
 			out = OUT_FAULT;
 			goto leave;
 		}
 		if (TR_UNLIKELY(accept(m, tracing, emode, s, c, h, &eff, insn->peer, label,
-		                       te->kind, en.bits, insn->roff, TR_EV_CHOSE, fk))) {
+		                       te->as.kind, en.bits, insn->roff, TR_EV_CHOSE, fk))) {
 			out = OUT_FAULT;
 			goto leave;
 		}
