@@ -378,7 +378,6 @@ drain_wake_list(tr_machine *m, uint32_t *head, tr_coro **last, bool direct, uint
 		if (c->status == TR_CO_BLOCKED) {
 			c->status = TR_CO_READY;
 			c->block = TR_BLOCK_NONE;
-			m->st.coroutines_blocked--;
 			if (direct && tr_sched_handoff(&m->sched, id)) {
 				*ran = id;
 				rc = c;
@@ -1064,8 +1063,6 @@ static void session_close(tr_machine *m, tr_session *s);
 static void
 coro_terminate(tr_machine *m, tr_coro *c, uint8_t status)
 {
-	if (c->status == TR_CO_BLOCKED)
-		m->st.coroutines_blocked--;
 	c->status = status;
 	c->block = TR_BLOCK_NONE;
 	tr_sched_done(&m->sched, c->id);
@@ -2164,7 +2161,6 @@ static TR_ALWAYS_INLINE void
 coro_blocked(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, uint32_t id)
 {
 	c->status = TR_CO_BLOCKED;
-	m->st.coroutines_blocked++;
 	tr_sched_block(&m->sched, id);
 	obs_if(tracing, m, TR_EV_BLOCKED, s->id, c->role, TR_NIL, TR_NIL, c->block, c->block_edge);
 }
@@ -2545,6 +2541,9 @@ tr_machine_stats_get(const tr_machine *m, tr_machine_stats *out)
 	out->tick = m->tick;
 	out->rounds = m->tick; /* every round advances the clock by one, nothing else does */
 	out->coroutines_ready = tr_sched_nready(&m->sched);
+	/* a coroutine is BLOCKED exactly when its scheduler id is: counted
+	 * there, not twice per wait */
+	out->coroutines_blocked = tr_sched_nblocked(&m->sched);
 	out->coroutines_live = m->nlive;
 	out->pool_entries = m->pool.cap;
 	out->in_flight = (uint64_t)((int64_t)(m->st.messages_sent - m->st.messages_received) +

@@ -323,6 +323,7 @@ test_step3_batch_at_once_invalid(void **state)
 	assert_int_equal(step(m), TR_STEP_ALL_DONE);
 	tr_machine_stats_get(m, &st);
 	assert_int_equal(st.messages_received, 2);
+	assert_int_equal(st.coroutines_blocked, 0);
 	finish_ok(m, img);
 }
 
@@ -638,10 +639,10 @@ in_flight(tr_machine *m)
 	return st.in_flight;
 }
 
-/* tr_machine_stats.in_flight is derived, not counted per message: check it
- * against what is really buffered after local sends and receives, remote
- * sends, ingress, and a cancel (buffers are freed when the session is
- * reaped). */
+/* tr_machine_stats.in_flight and coroutines_blocked are derived, not
+ * counted per message and per wait: check them against what is really
+ * buffered (and waiting) after local sends and receives, remote sends,
+ * ingress, and a cancel (buffers are freed when the session is reaped). */
 static void
 test_stats_in_flight(void **state)
 {
@@ -690,6 +691,8 @@ test_stats_in_flight(void **state)
 	o.roles_here = 1u << 1;
 	id = mt_open(m, img, &h, 0, &o);
 	assert_int_equal(step(m), TR_STEP_CONTINUE); /* B blocks on M0 */
+	tr_machine_stats_get(m, &st);
+	assert_int_equal(st.coroutines_blocked, 1);
 	uint32_t m0 = (uint32_t)tr_image_label_id(img, "M0");
 	uint32_t m1 = (uint32_t)tr_image_label_id(img, "M1");
 	assert_int_equal(tr_machine_inject(m, id, 0, 1, m1, tr_value_int(0)), TR_OK);
@@ -700,6 +703,7 @@ test_stats_in_flight(void **state)
 	assert_int_equal(in_flight(m), 0);
 	tr_machine_stats_get(m, &st);
 	assert_int_equal(st.messages_received, 2);
+	assert_int_equal(st.coroutines_blocked, 0);
 	finish_ok(m, img);
 }
 
