@@ -243,9 +243,9 @@ test_id_ranges(void **state)
 	mt_free_states();
 }
 
-/* Registers of a role whose code never reads one live in a per-machine
- * scratch area, not in the session block (machine_internal.h, tr_role_rt).
- * A role with a MOVE keeps them in the block: pingpong's A with SET and
+/* A role whose code never reads a register keeps none: its writes go
+ * nowhere and the session block has no room for them (machine_internal.h,
+ * tr_dinsn.roff). A role with a MOVE keeps them in the block: pingpong's A with SET and
  * MOVE before its OFFER runs to the same end as the plain image, and its
  * blocks are 8 bytes larger (A's one register). */
 static void
