@@ -53,12 +53,12 @@ step(tr_machine *m)
 	return r;
 }
 
-static uint64_t
-tick_of(tr_machine *m)
+static tr_machine_stats
+stats_of(tr_machine *m)
 {
 	tr_machine_stats st;
 	tr_machine_stats_get(m, &st);
-	return st.tick;
+	return st;
 }
 
 /* index of the first event of kind k (from index `from`), or -1 */
@@ -139,11 +139,11 @@ test_step1_n_zero(void **state)
 	mt_open(m, img, &h, 0, NULL);
 	tr_step_result r;
 	assert_int_equal(tr_machine_step_round(m, 0, &r, NULL), TR_E_INVALID);
-	assert_int_equal(tick_of(m), 0);
+	assert_int_equal(stats_of(m).tick, 0);
 	tr_run_result rr;
 	assert_int_equal(tr_machine_run_concurrent(m, 10, 0, &rr), TR_E_INVALID);
 	assert_int_equal(tr_machine_step_round(m, 3, &r, NULL), TR_OK);
-	assert_int_equal(tick_of(m), 1);
+	assert_int_equal(stats_of(m).tick, 1);
 	tr_machine_free(m);
 	tr_image_free(img);
 	mt_free_states();
@@ -185,7 +185,7 @@ test_step3_ingress_before_unblock(void **state)
 	uint32_t m2 = (uint32_t)tr_image_label_id(img, "M2");
 	assert_int_equal(tr_machine_inject(m, id, 0, 1, m1, tr_value_int(7)), TR_OK);
 	assert_int_equal(tr_machine_inject(m, id, 0, 1, m2, tr_value_int(8)), TR_OK);
-	uint64_t t = tick_of(m) + 1;
+	uint64_t t = stats_of(m).tick + 1;
 	/* one round: deliver (3), wake (5), pick and run (8, 9) to the end */
 	assert_int_equal(step(m), TR_STEP_ALL_DONE);
 	tr_trace *tr = trace_of(m);
@@ -398,7 +398,7 @@ test_step3_topology_before_messages(void **state)
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
 	tr_session_id id = open_receiver(m, img, &h);
-	ctx.topo_tick = tick_of(m) + 1;
+	ctx.topo_tick = stats_of(m).tick + 1;
 	ctx.ntopo = 1;
 	ctx.topo[0] = (tr_topology_event){TR_TOPO_CRASH, id, 1, 0, 0};
 	assert_int_equal(tr_machine_inject(m, id, 0, 1, (uint32_t)tr_image_label_id(img, "M1"),
@@ -469,7 +469,7 @@ test_step5_senders_before_receivers(void **state)
 	assert_int_equal(step(m), TR_STEP_CONTINUE); /* B1 takes M1 (wakes A1), blocks */
 	assert_int_equal(tr_machine_inject(m, s2, 0, 1, (uint32_t)tr_image_label_id(img, "M1"),
 	                                   tr_value_int(1)), TR_OK);
-	uint64_t t = tick_of(m) + 1;
+	uint64_t t = stats_of(m).tick + 1;
 	assert_int_equal(step(m), TR_STEP_CONTINUE);
 	/* the coroutine run at tick t is A1 (sender), not B2 (receiver) */
 	tr_trace *tr = trace_of(m);
@@ -631,14 +631,6 @@ test_step11_all_done_same_round(void **state)
 	mt_free_states();
 }
 
-static uint64_t
-in_flight(tr_machine *m)
-{
-	tr_machine_stats st;
-	tr_machine_stats_get(m, &st);
-	return st.in_flight;
-}
-
 /* tr_machine_stats.in_flight and coroutines_blocked are derived, not
  * counted per message and per wait: check them against what is really
  * buffered (and waiting) after local sends and receives, remote sends,
@@ -655,18 +647,18 @@ test_stats_in_flight(void **state)
 	tr_machine *m = new_machine(false);
 	mt_open(m, img, &h, 0, NULL);
 	assert_int_equal(step(m), TR_STEP_CONTINUE);
-	assert_int_equal(in_flight(m), 2);
+	assert_int_equal(stats_of(m).in_flight, 2);
 	assert_int_equal(step(m), TR_STEP_ALL_DONE);
-	assert_int_equal(in_flight(m), 0);
+	assert_int_equal(stats_of(m).in_flight, 0);
 	assert_true(reap_one(m).ok);
 	/* cancelled with both messages buffered: freed when reaped */
 	tr_session_id id = mt_open(m, img, &h, 0, NULL);
 	assert_int_equal(step(m), TR_STEP_CONTINUE);
-	assert_int_equal(in_flight(m), 2);
+	assert_int_equal(stats_of(m).in_flight, 2);
 	assert_int_equal(tr_machine_cancel(m, id), TR_OK);
-	assert_int_equal(in_flight(m), 2);
+	assert_int_equal(stats_of(m).in_flight, 2);
 	assert_false(reap_one(m).ok);
-	assert_int_equal(in_flight(m), 0);
+	assert_int_equal(stats_of(m).in_flight, 0);
 	tr_machine_free(m);
 
 	/* only A here: its messages go to the remote side, none is buffered */
@@ -697,10 +689,10 @@ test_stats_in_flight(void **state)
 	uint32_t m1 = (uint32_t)tr_image_label_id(img, "M1");
 	assert_int_equal(tr_machine_inject(m, id, 0, 1, m1, tr_value_int(0)), TR_OK);
 	assert_int_equal(step(m), TR_STEP_STUCK);
-	assert_int_equal(in_flight(m), 1);
+	assert_int_equal(stats_of(m).in_flight, 1);
 	assert_int_equal(tr_machine_inject(m, id, 2, 1, m0, tr_value_int(0)), TR_OK);
 	assert_int_equal(step(m), TR_STEP_ALL_DONE);
-	assert_int_equal(in_flight(m), 0);
+	assert_int_equal(stats_of(m).in_flight, 0);
 	tr_machine_stats_get(m, &st);
 	assert_int_equal(st.messages_received, 2);
 	assert_int_equal(st.coroutines_blocked, 0);
