@@ -655,6 +655,10 @@ image_rt_decode(tr_machine *m, tr_image_rt *rt)
 			d->pad_ = 0;
 			d->eoff = (int32_t)(e0 + (int64_t)in->edge * (int64_t)sizeof(tr_edgebuf));
 			d->roff = r0 ? (int32_t)(r0 + in->reg * 8) : 0;
+			if (in->op == TR_OP_SEND || in->op == TR_OP_OFFER)
+				d->peer = (uint8_t)img->edges[in->edge].to;
+			else if (in->op == TR_OP_RECEIVE || in->op == TR_OP_CHOOSE)
+				d->peer = (uint8_t)img->edges[in->edge].from;
 			switch (in->op) {
 			case TR_OP_SEND:
 			case TR_OP_RECEIVE:
@@ -663,16 +667,22 @@ image_rt_decode(tr_machine *m, tr_image_rt *rt)
 				break;
 			case TR_OP_OFFER:
 			case TR_OP_CHOOSE: {
-				/* the instruction's own copy of its table, branch
-				 * targets as pointers into this role's code */
+				/* the instruction's own copy of its table: each branch
+				 * as a SEND on this instruction's edge, and a pointer
+				 * to its code */
 				const tr_table *tb = &img->tables[in->a];
 				d->a = t;
 				d->b = tb->n;
 				for (uint32_t k = 0; k < tb->n; k++, t++) {
 					const tr_tentry *te = &img->tentries[tb->first + k];
-					rt->labels[t] = te->label;
+					tr_dinsn *as = &rt->dent[t].as;
+					*as = *d;
+					as->op = TR_OP_SEND;
+					as->kind = rt->sort_kind[te->sort];
+					as->a = te->label;
+					as->b = TR_LK(te->label, as->kind);
 					rt->dent[t].to = code + te->target;
-					/* the rest once d is complete, below */
+					rt->labels[t] = te->label;
 				}
 				break;
 			}
@@ -685,22 +695,6 @@ image_rt_decode(tr_machine *m, tr_image_rt *rt)
 				break;
 			default:
 				break;
-			}
-			if (in->op == TR_OP_SEND || in->op == TR_OP_OFFER)
-				d->peer = (uint8_t)img->edges[in->edge].to;
-			else if (in->op == TR_OP_RECEIVE || in->op == TR_OP_CHOOSE)
-				d->peer = (uint8_t)img->edges[in->edge].from;
-			if (in->op == TR_OP_OFFER || in->op == TR_OP_CHOOSE) {
-				const tr_table *tb = &img->tables[in->a];
-				for (uint32_t k = 0; k < tb->n; k++) {
-					const tr_tentry *te = &img->tentries[tb->first + k];
-					tr_dinsn *as = &rt->dent[d->a + k].as;
-					*as = *d;
-					as->op = TR_OP_SEND;
-					as->kind = rt->sort_kind[te->sort];
-					as->a = te->label;
-					as->b = TR_LK(te->label, as->kind);
-				}
 			}
 		}
 	}
@@ -2239,7 +2233,8 @@ fuse_general(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, int out, ui
  * they are read when the slice function returns or its chain of fused
  * rounds moves to another session. Nothing reads them in between: a
  * session closes, and the host reads stats, between calls. A handler that
- * calls tr_machine_stats_get sees them as of the start of the call. */
+ * calls tr_machine_stats_get does not see the running slice's yet
+ * (machine.h). */
 static TR_ALWAYS_INLINE void
 slice_flush(tr_machine *m, tr_session *s, uint64_t sent, uint64_t taken, uint64_t insns)
 {

@@ -46,7 +46,8 @@ typedef struct tr_pool {
 	 * and a receive are counted anyway (messages_sent, messages_received),
 	 * so tr_machine_stats_get derives the number from them. `adjust`
 	 * counts the rest: +1 per ingress message buffered, -1 per entry freed
-	 * at a close, remote sends (counted in messages_sent, not buffered). */
+	 * when a session is reaped and per remote send (counted in
+	 * messages_sent, not buffered). */
 	int64_t adjust;
 } tr_pool;
 
