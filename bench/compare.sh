@@ -24,6 +24,14 @@
 #                      $TR_PEERS (build them with `bash DIR/setup.sh`)
 #   --timeout S        seconds per run, default 900
 #   --no-baseline      skip the S=1 R=1 runs that the scale table subtracts
+#   --latency-cpu C    run every latency-size run under `taskset -c C`,
+#                      default the first CPU this script may use; "none"
+#                      leaves them unpinned. Why: one-thread runs measure
+#                      one CPU, and the vCPUs of a VM need not be equal
+#                      (BENCHMARKS.md §1: one ran a plain loop 1.7x slower
+#                      than the other for hours). troupe pins its worker
+#                      and the peers do not, so unpinned runs compare CPUs
+#                      as much as runtimes.
 #
 # A run that fails or times out is recorded as FAIL and left out of the
 # medians; the script goes on and exits 1 at the end if any run failed.
@@ -51,6 +59,7 @@ TROUPE="$ROOT/build/tools/troupe"
 PEERS="${TR_PEERS:-$(cd "$ROOT/.." && pwd)/shared/peers}"
 TIMEOUT=900
 BASELINE=1
+LATCPU=auto
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -64,6 +73,7 @@ while [ $# -gt 0 ]; do
 	--peers) PEERS="$2"; shift 2 ;;
 	--timeout) TIMEOUT="$2"; shift 2 ;;
 	--no-baseline) BASELINE=0; shift ;;
+	--latency-cpu) LATCPU="$2"; shift 2 ;;
 	-h|--help) usage ;;
 	*) echo "compare.sh: unknown option $1" >&2; usage ;;
 	esac
@@ -72,6 +82,17 @@ done
 case "$REPS" in ''|*[!0-9]*) echo "compare.sh: --reps wants a number" >&2; exit 2 ;; esac
 case "$THREADS" in ''|*[!0-9]*) echo "compare.sh: --threads wants a number" >&2; exit 2 ;; esac
 case "$PLACEMENT" in local|spread) ;; *) echo "compare.sh: --placement local|spread" >&2; exit 2 ;; esac
+
+if [ "$LATCPU" = auto ]; then
+	# the first CPU of this process's affinity list ("0-1,4" -> 0)
+	LATCPU="$(awk '/^Cpus_allowed_list/ { split($2, a, /[-,]/); print a[1] }' /proc/self/status 2>/dev/null)"
+	[ -n "$LATCPU" ] || LATCPU=none
+fi
+case "$LATCPU" in
+none) ;;
+''|*[!0-9]*) echo "compare.sh: --latency-cpu wants a CPU number or none" >&2; exit 2 ;;
+*) command -v taskset >/dev/null || { echo "compare.sh: --latency-cpu needs taskset (util-linux)" >&2; exit 2; } ;;
+esac
 
 # size name -> "S R T"
 size_params() {
@@ -132,6 +153,9 @@ run_one() {
 	local size="$1" impl="$2" w="$3" s="$4" r="$5" t="$6" rep="$7"
 	local -a cmd
 	mapfile -t cmd < <(cmd_of "$impl" "$w" "$s" "$r" "$t")
+	if [ "$size" = latency ] && [ "$LATCPU" != none ]; then
+		cmd=(taskset -c "$LATCPU" "${cmd[@]}")
+	fi
 	local out rc line
 	out="$(timeout "$TIMEOUT" "${cmd[@]}" 2>&1 </dev/null)"; rc=$?
 	line="$(printf '%s\n' "$out" | grep '^RESULT ' | tail -1)"
@@ -204,6 +228,9 @@ COMMIT="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
 		[ "$i" = troupe ] && continue
 		echo '  - `'"$(cmd_of "$i" W S R T | tr '\n' ' ' | sed "s|$PEERS|PEERS|; s/ $//")"'`'
 	done
+	if [ "$LATCPU" != none ]; then
+		echo "- latency runs (every implementation): under \`taskset -c $LATCPU\`"
+	fi
 	echo "- raw results: \`$(basename "$RAW")\`"
 	echo
 	awk -F'\t' -v impls="$IMPLS" -v workloads="$WORKLOADS" -v sizes="$SIZES" '
