@@ -624,6 +624,9 @@ image_rt_decode(tr_machine *m, tr_image_rt *rt)
 			if (rc->code[pc].op == TR_OP_OFFER || rc->code[pc].op == TR_OP_CHOOSE)
 				nte += img->tables[rc->code[pc].a].n;
 	}
+	/* a coroutine's pc is a byte offset in dcode (tr_coro.pc) */
+	if (n > UINT32_MAX / sizeof(tr_dinsn) || nte > UINT32_MAX)
+		return -1;
 	rt->ndcode = (uint32_t)(n ? n : 1);
 	rt->ndent = (uint32_t)(nte ? nte : 1);
 	rt->dcode = tr_calloc(m->a, rt->ndcode, sizeof *rt->dcode);
@@ -637,6 +640,7 @@ image_rt_decode(tr_machine *m, tr_image_rt *rt)
 		const tr_role_code *rc = &img->roles[r];
 		tr_dinsn *code = d;
 		rt->role[r].code = code;
+		rt->role[r].pc0 = (uint32_t)((code - rt->dcode) * sizeof(tr_dinsn));
 		/* offsets from this role's coroutine (tr_dinsn.eoff, roff) */
 		int64_t co = (int64_t)(offsetof(tr_session, co) + r * sizeof(tr_coro));
 		int64_t e0 = (int64_t)(offsetof(tr_session, co) + rt->nroles * sizeof(tr_coro)) - co;
@@ -1219,6 +1223,7 @@ tr_machine_open_session(tr_machine *m, const tr_image *img, const tr_handler *h,
 	for (r = 0; r < rt->nroles; r++) {
 		tr_coro *c = &s->co[r];
 		c->role = (uint8_t)r;
+		c->pc = rt->role[r].pc0;
 		c->wake_next = TR_NIL;
 		c->role_state = opts->role_state ? opts->role_state[r] : NULL;
 		c->id = idb + r;
@@ -1261,7 +1266,7 @@ tr_machine_cancel(tr_machine *m, tr_session_id id)
 	for (uint32_t r = 0; r < s->rt->nroles && s->status == TR_SESSION_OPEN; r++) {
 		tr_coro *c = &s->co[r];
 		if (c->status == TR_CO_READY || c->status == TR_CO_BLOCKED) {
-			fault_coro(m, c, TR_FAULT_CANCELLED, c->pc, NULL);
+			fault_coro(m, c, TR_FAULT_CANCELLED, coro_pc(tr_coro_session(c)->rt, c), NULL);
 			break;
 		}
 	}
@@ -1554,7 +1559,7 @@ apply_topology(tr_machine *m, const tr_topology_event *ev)
 	switch (ev->kind) {
 	case TR_TOPO_CRASH:
 		if (c->status == TR_CO_READY || c->status == TR_CO_BLOCKED)
-			fault_coro(m, c, TR_FAULT_TOPOLOGY, c->pc, NULL);
+			fault_coro(m, c, TR_FAULT_TOPOLOGY, coro_pc(tr_coro_session(c)->rt, c), NULL);
 		break;
 	case TR_TOPO_PARTITION:
 	case TR_TOPO_HEAL: {
@@ -1765,7 +1770,7 @@ expire_timers(tr_machine *m, uint8_t kind)
 			tr_coro *c = &s->co[t_copy.role];
 			if (c->status == TR_CO_BLOCKED) {
 				obs(m, TR_EV_TIMEOUT, s->id, c->role, TR_NIL, TR_NIL, 0, t_copy.deadline);
-				fault_coro(m, c, TR_FAULT_TIMEOUT, c->pc, NULL);
+				fault_coro(m, c, TR_FAULT_TIMEOUT, coro_pc(tr_coro_session(c)->rt, c), NULL);
 			}
 		} else if (s->has_ext) {
 			uint64_t due = s->ext->last_progress + s->ext->progress_within;
@@ -1773,7 +1778,7 @@ expire_timers(tr_machine *m, uint8_t kind)
 				for (uint32_t r = 0; r < s->rt->nroles; r++) {
 					tr_coro *c = &s->co[r];
 					if (c->status == TR_CO_READY || c->status == TR_CO_BLOCKED) {
-						fault_coro(m, c, TR_FAULT_NO_PROGRESS, c->pc, NULL);
+						fault_coro(m, c, TR_FAULT_NO_PROGRESS, coro_pc(tr_coro_session(c)->rt, c), NULL);
 						break;
 					}
 				}
@@ -2348,7 +2353,7 @@ round_once(tr_machine *m, tr_step_result *res, tr_fault *fault, uint32_t *more)
 		break;
 	case OUT_HALTED: {
 		tr_session *s = tr_coro_session(c);
-		obs(m, TR_EV_HALTED, s->id, c->role, TR_NIL, TR_NIL, 0, c->pc);
+		obs(m, TR_EV_HALTED, s->id, c->role, TR_NIL, TR_NIL, 0, coro_pc(s->rt, c));
 		coro_terminate(m, c, TR_CO_DONE);
 		break;
 	}
@@ -2356,7 +2361,7 @@ round_once(tr_machine *m, tr_step_result *res, tr_fault *fault, uint32_t *more)
 		*res = TR_STEP_STUCK;
 		return TR_OK;
 	default:
-		fault_coro(m, c, fk, c->pc, fault);
+		fault_coro(m, c, fk, coro_pc(tr_coro_session(c)->rt, c), fault);
 		*res = TR_STEP_FAULTED;
 		if (m->replay_failed)
 			return m->last_error.status;

@@ -94,6 +94,11 @@ typedef struct tr_coro {
 		void *role_state;
 		struct tr_session *link;
 	};
+	/* Where the coroutine resumes: the byte offset of that instruction in
+	 * its image's decoded code (tr_image_rt.dcode), so that a slice's
+	 * start and end are an add and a subtract (coro_pc gives the index in
+	 * its role's code). A faulted coroutine never runs again: from
+	 * fault_coro on it holds that index. */
 	uint32_t pc;
 	uint32_t id;        /* scheduler id */
 	uint32_t wake_next; /* intrusive wake list link (scheduler ids) */
@@ -231,9 +236,10 @@ typedef struct tr_dentry {
 
 #define TR_NOREGS UINT16_MAX
 
-/* Per role: its decoded code. */
+/* Per role: its decoded code, and where it starts as a tr_coro.pc. */
 typedef struct tr_role_rt {
 	const tr_dinsn *code;
+	uint32_t pc0;
 } tr_role_rt;
 
 /* Per image, what the machine derives once. */
@@ -262,6 +268,14 @@ struct tr_image_rt {
 	uint32_t chunk_first_id;    /* the newest chunk's first scheduler id */
 	char *chunk_next;
 };
+
+/* The instruction index in its role's code where coroutine c (which has
+ * not faulted) resumes. */
+static inline uint32_t
+coro_pc(const tr_image_rt *rt, const tr_coro *c)
+{
+	return (c->pc - rt->role[c->role].pc0) / (uint32_t)sizeof(tr_dinsn);
+}
 
 /* ---- scheduler ids (see tr_machine.idmap) ---- */
 

@@ -41,7 +41,7 @@ RS_NAME(tr_machine *m, tr_coro **cp, uint32_t *idp, uint32_t *more, tr_fault_kin
 	eff.image = rt->img;
 start:
 	/* per coroutine: a fused hand-off comes back here with the next one */
-	insn = rt->role[c->role].code + c->pc; /* the instruction at pc */
+	insn = (const tr_dinsn *)((const char *)rt->dcode + c->pc);
 	budget = slice;
 	eff.role = c->role;
 	eff.tick = m->tick;
@@ -251,7 +251,7 @@ blocked:
 	 * with an exit of its own so that the hand-off tests no outcome */
 	out = OUT_BLOCKED;
 	ninsn += slice - budget + 1;
-	c->pc = (uint32_t)(insn - rt->role[c->role].code);
+	c->pc = (uint32_t)((const char *)insn - (const char *)rt->dcode);
 	if (!left || (m->hold[0] | m->hold[1]) != 0)
 		goto done;
 	nc = fuse_handoff(m, tracing, s, c, id);
@@ -261,7 +261,7 @@ blocked:
 
 leave:
 	ninsn += slice - budget + (out == OUT_BLOCKED || out == OUT_FAULT);
-	c->pc = (uint32_t)(insn - rt->role[c->role].code);
+	c->pc = (uint32_t)((const char *)insn - (const char *)rt->dcode);
 	if (!left || (out != OUT_BLOCKED && out != OUT_CONTINUE && out != OUT_YIELD) ||
 	    (m->hold[0] | m->hold[1]) != 0)
 		goto done;

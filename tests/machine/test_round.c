@@ -577,6 +577,67 @@ test_step7_stuck(void **state)
 	mt_free_states();
 }
 
+/* Pcs are per role: a fault and a HALTED event name the instruction's
+ * index in the role's own code, also for a role whose code is not the
+ * image's first (the machine keeps a coroutine's pc as a byte offset in
+ * its decoded copy of every role's code). */
+static const char *reply =
+	"protocol Reply =\n"
+	"  roles A, B\n"
+	"  A -> B : Go\n"
+	"  B -> A : Back of Int\n";
+
+static void
+test_pc_per_role(void **state)
+{
+	(void)state;
+	tr_image *img = mt_image_text(reply);
+	/* A: SEND Go, RECEIVE Back, HALT; B: RECEIVE Go, SEND Back, HALT */
+	for (int fail = 0; fail < 2; fail++) {
+		tr_machine *m = new_machine(true);
+		mt_ctx ctx = {0};
+		tr_handler h = mt_handler(&ctx);
+		tr_session_id id = mt_open(m, img, &h, 0, NULL);
+		if (fail) {
+			ctx.fail_send_session = (int64_t)id;
+			ctx.fail_send_status = TR_E_HANDLER;
+		}
+		tr_step_result r = TR_STEP_CONTINUE;
+		tr_fault f = {0};
+		int faults = 0;
+		for (int k = 0; k < 20 && r != TR_STEP_ALL_DONE; k++) {
+			assert_int_equal(tr_machine_step_round(m, 1, &r, &f), TR_OK);
+			if (r == TR_STEP_FAULTED) {
+				faults++;
+				/* B's on_send fails: role B, its instruction 1 */
+				assert_int_equal(f.role, 1);
+				assert_int_equal(f.pc, 1);
+			}
+		}
+		assert_int_equal(faults, fail);
+		tr_session_summary sum = reap_one(m);
+		assert_int_equal(sum.ok, !fail);
+		if (fail) {
+			assert_int_equal(sum.fault.role, 1);
+			assert_int_equal(sum.fault.pc, 1);
+		} else {
+			/* each role halts at its instruction 2 */
+			tr_trace *tr = trace_of(m);
+			int halted = 0;
+			for (long i = find_event(tr, TR_EV_HALTED, 0); i >= 0;
+			     i = find_event(tr, TR_EV_HALTED, (size_t)i + 1)) {
+				assert_int_equal(tr_trace_events(tr)[i].value, 2);
+				halted++;
+			}
+			assert_int_equal(halted, 2);
+			tr_trace_free(tr);
+		}
+		tr_machine_free(m);
+	}
+	tr_image_free(img);
+	mt_free_states();
+}
+
 /* Steps 8-10: a faulting slice returns FAULTED with the fault, and traces
  * FAILURE_BRANCH_ENTERED immediately followed by FAULTED. */
 static void
@@ -755,6 +816,7 @@ main(void)
 		cmocka_unit_test(test_step6_progress_kept),
 		cmocka_unit_test(test_step7_stuck),
 		cmocka_unit_test(test_step10_fault),
+		cmocka_unit_test(test_pc_per_role),
 		cmocka_unit_test(test_step11_all_done_same_round),
 		cmocka_unit_test(test_slice_one),
 		cmocka_unit_test(test_stats_in_flight),
