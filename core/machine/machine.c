@@ -342,6 +342,20 @@ coro_at(const tr_machine *m, uint32_t id)
 	return coro_at_range(&m->idmap[id >> TR_IDGROUP_BITS], id);
 }
 
+/* Coroutine of scheduler id `id`, most likely one of session s's: then
+ * without coro_at's two multiplies, which a fused round would otherwise
+ * wait on before it can touch the coroutine (s NULL: coro_at). */
+static TR_ALWAYS_INLINE tr_coro *
+coro_near(const tr_machine *m, tr_session *s, uint32_t id)
+{
+	if (s) {
+		uint32_t k = id - s->co[0].id;
+		if (TR_LIKELY(k < s->rt->nroles))
+			return &s->co[k];
+	}
+	return coro_at(m, id);
+}
+
 /* ---- wake lists ---- */
 
 static TR_ALWAYS_INLINE void
@@ -365,14 +379,15 @@ wake(tr_machine *m, tr_coro *c, bool sender)
  * of them goes straight to RUNNING when the scheduler allows it; returns
  * it (its id in *ran), else NULL. */
 static TR_ALWAYS_INLINE tr_coro *
-drain_wake_list(tr_machine *m, uint32_t *head, tr_coro **last, bool direct, uint32_t *ran)
+drain_wake_list(tr_machine *m, tr_session *near, uint32_t *head, tr_coro **last, bool direct,
+                uint32_t *ran)
 {
 	uint32_t id = *head;
 	tr_coro *rc = NULL;
 	*head = TR_NIL;
 	*last = NULL;
 	while (id != TR_NIL) {
-		tr_coro *c = coro_at(m, id);
+		tr_coro *c = coro_near(m, near, id);
 		uint32_t next = c->wake_next;
 		c->wake_pending = 0;
 		if (c->status == TR_CO_BLOCKED) {
@@ -393,15 +408,16 @@ drain_wake_list(tr_machine *m, uint32_t *head, tr_coro **last, bool direct, uint
 
 /* Step 5: the senders' wake list, then the receivers'. With `direct` (the
  * hand-off) the first coroutine made ready runs next: returned, its id in
- * *ran; else NULL. */
+ * *ran; else NULL. `near`: the session whose coroutines were most likely
+ * woken (a fused round's), or NULL. */
 static TR_ALWAYS_INLINE tr_coro *
-wake_all(tr_machine *m, bool direct, uint32_t *ran)
+wake_all(tr_machine *m, tr_session *near, bool direct, uint32_t *ran)
 {
 	tr_coro *c = NULL;
 	if (m->wake_send_head != TR_NIL)
-		c = drain_wake_list(m, &m->wake_send_head, &m->wake_send_last, direct, ran);
+		c = drain_wake_list(m, near, &m->wake_send_head, &m->wake_send_last, direct, ran);
 	if (m->wake_recv_head != TR_NIL) {
-		tr_coro *r = drain_wake_list(m, &m->wake_recv_head, &m->wake_recv_last,
+		tr_coro *r = drain_wake_list(m, near, &m->wake_recv_head, &m->wake_recv_last,
 		                             direct && !c, ran);
 		if (!c)
 			c = r;
@@ -2220,7 +2236,7 @@ fuse_general(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, int out, ui
 	uint32_t nid = TR_SCHED_NONE;
 	tr_coro *n = NULL;
 	if (woken)
-		n = wake_all(m, tr_sched_nready(&m->sched) == 0, &nid);
+		n = wake_all(m, s, tr_sched_nready(&m->sched) == 0, &nid);
 	if (!n) {
 		/* 6 (nothing), 7 (c is live), 8 */
 		nid = tr_sched_pick(&m->sched);
@@ -2228,7 +2244,7 @@ fuse_general(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, int out, ui
 			*stuck = true;
 			return NULL;
 		}
-		n = coro_at(m, nid);
+		n = coro_near(m, s, nid);
 	}
 	prefetch_next(m);
 	return n;
@@ -2311,7 +2327,7 @@ round_once(tr_machine *m, tr_step_result *res, tr_fault *fault, uint32_t *more)
 	 * RUNNING (the hand-off) and skips the queue. */
 	uint32_t id = TR_SCHED_NONE;
 	tr_coro *c = NULL;
-	c = wake_all(m, !slow && tr_sched_nready(&m->sched) == 0, &id);
+	c = wake_all(m, NULL, !slow && tr_sched_nready(&m->sched) == 0, &id);
 
 	if (!c) {
 		/* 6. progress contracts */
