@@ -654,8 +654,7 @@ image_rt_decode(tr_machine *m, tr_image_rt *rt)
 	uint32_t t = 0; /* next free entry of dent and labels */
 	for (uint32_t r = 0; r < img->nroles; r++) {
 		const tr_role_code *rc = &img->roles[r];
-		tr_dinsn *code = d;
-		rt->role[r].code = code;
+		const tr_dinsn *code = d;
 		rt->role[r].pc0 = (uint32_t)((code - rt->dcode) * sizeof(tr_dinsn));
 		/* offsets from this role's coroutine (tr_dinsn.eoff, roff) */
 		int64_t co = (int64_t)(offsetof(tr_session, co) + r * sizeof(tr_coro));
@@ -1282,7 +1281,7 @@ tr_machine_cancel(tr_machine *m, tr_session_id id)
 	for (uint32_t r = 0; r < s->rt->nroles && s->status == TR_SESSION_OPEN; r++) {
 		tr_coro *c = &s->co[r];
 		if (c->status == TR_CO_READY || c->status == TR_CO_BLOCKED) {
-			fault_coro(m, c, TR_FAULT_CANCELLED, coro_pc(tr_coro_session(c)->rt, c), NULL);
+			fault_coro(m, c, TR_FAULT_CANCELLED, coro_pc(c), NULL);
 			break;
 		}
 	}
@@ -1575,7 +1574,7 @@ apply_topology(tr_machine *m, const tr_topology_event *ev)
 	switch (ev->kind) {
 	case TR_TOPO_CRASH:
 		if (c->status == TR_CO_READY || c->status == TR_CO_BLOCKED)
-			fault_coro(m, c, TR_FAULT_TOPOLOGY, coro_pc(tr_coro_session(c)->rt, c), NULL);
+			fault_coro(m, c, TR_FAULT_TOPOLOGY, coro_pc(c), NULL);
 		break;
 	case TR_TOPO_PARTITION:
 	case TR_TOPO_HEAL: {
@@ -1786,7 +1785,7 @@ expire_timers(tr_machine *m, uint8_t kind)
 			tr_coro *c = &s->co[t_copy.role];
 			if (c->status == TR_CO_BLOCKED) {
 				obs(m, TR_EV_TIMEOUT, s->id, c->role, TR_NIL, TR_NIL, 0, t_copy.deadline);
-				fault_coro(m, c, TR_FAULT_TIMEOUT, coro_pc(tr_coro_session(c)->rt, c), NULL);
+				fault_coro(m, c, TR_FAULT_TIMEOUT, coro_pc(c), NULL);
 			}
 		} else if (s->has_ext) {
 			uint64_t due = s->ext->last_progress + s->ext->progress_within;
@@ -1794,7 +1793,7 @@ expire_timers(tr_machine *m, uint8_t kind)
 				for (uint32_t r = 0; r < s->rt->nroles; r++) {
 					tr_coro *c = &s->co[r];
 					if (c->status == TR_CO_READY || c->status == TR_CO_BLOCKED) {
-						fault_coro(m, c, TR_FAULT_NO_PROGRESS, coro_pc(tr_coro_session(c)->rt, c), NULL);
+						fault_coro(m, c, TR_FAULT_NO_PROGRESS, coro_pc(c), NULL);
 						break;
 					}
 				}
@@ -2369,7 +2368,7 @@ round_once(tr_machine *m, tr_step_result *res, tr_fault *fault, uint32_t *more)
 		break;
 	case OUT_HALTED: {
 		tr_session *s = tr_coro_session(c);
-		obs(m, TR_EV_HALTED, s->id, c->role, TR_NIL, TR_NIL, 0, coro_pc(s->rt, c));
+		obs(m, TR_EV_HALTED, s->id, c->role, TR_NIL, TR_NIL, 0, coro_pc(c));
 		coro_terminate(m, c, TR_CO_DONE);
 		break;
 	}
@@ -2377,7 +2376,7 @@ round_once(tr_machine *m, tr_step_result *res, tr_fault *fault, uint32_t *more)
 		*res = TR_STEP_STUCK;
 		return TR_OK;
 	default:
-		fault_coro(m, c, fk, coro_pc(tr_coro_session(c)->rt, c), fault);
+		fault_coro(m, c, fk, coro_pc(c), fault);
 		*res = TR_STEP_FAULTED;
 		if (m->replay_failed)
 			return m->last_error.status;

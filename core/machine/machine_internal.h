@@ -236,9 +236,8 @@ typedef struct tr_dentry {
 
 #define TR_NOREGS UINT16_MAX
 
-/* Per role: its decoded code, and where it starts as a tr_coro.pc. */
+/* Per role: where its decoded code starts, as a tr_coro.pc. */
 typedef struct tr_role_rt {
-	const tr_dinsn *code;
 	uint32_t pc0;
 } tr_role_rt;
 
@@ -270,10 +269,11 @@ struct tr_image_rt {
 };
 
 /* The instruction index in its role's code where coroutine c (which has
- * not faulted) resumes. */
+ * not faulted) resumes: what faults and events report. */
 static inline uint32_t
-coro_pc(const tr_image_rt *rt, const tr_coro *c)
+coro_pc(tr_coro *c)
 {
+	const tr_image_rt *rt = tr_coro_session(c)->rt;
 	return (c->pc - rt->role[c->role].pc0) / (uint32_t)sizeof(tr_dinsn);
 }
 
