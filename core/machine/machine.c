@@ -389,10 +389,8 @@ drain_wake_list(tr_machine *m, tr_session *near, uint32_t *head, tr_coro **last,
 	while (id != TR_NIL) {
 		tr_coro *c = coro_near(m, near, id);
 		uint32_t next = c->wake_next;
-		c->wake_pending = 0;
-		if (c->status == TR_CO_BLOCKED) {
-			c->status = TR_CO_READY;
-			c->block = TR_BLOCK_NONE;
+		if (TR_LIKELY(c->status == TR_CO_BLOCKED)) {
+			coro_make_ready(c);
 			if (direct && tr_sched_handoff(&m->sched, id)) {
 				*ran = id;
 				rc = c;
@@ -400,6 +398,8 @@ drain_wake_list(tr_machine *m, tr_session *near, uint32_t *head, tr_coro **last,
 			} else {
 				tr_sched_ready(&m->sched, id);
 			}
+		} else {
+			c->wake_pending = 0;
 		}
 		id = next;
 	}
@@ -427,11 +427,14 @@ wake_all(tr_machine *m, tr_session *near, bool direct, uint32_t *ran)
 
 /* ---- enqueue / dequeue ---- */
 
+/* An edge's FIFO is count entries from head, linked through next; the
+ * count alone says where it ends, so head and tail mean nothing while it
+ * is 0 and the last entry's next is never read: no end marker to write or
+ * test per message. */
 static TR_ALWAYS_INLINE void
 edge_push(tr_machine *m, tr_edgebuf *e, uint32_t i)
 {
-	m->pool.e[i].next = TR_NIL;
-	if (e->tail == TR_NIL)
+	if (e->count == 0)
 		e->head = i;
 	else
 		m->pool.e[e->tail].next = i;
@@ -444,8 +447,6 @@ edge_pop(tr_machine *m, tr_edgebuf *e)
 {
 	uint32_t i = e->head;
 	e->head = m->pool.e[i].next;
-	if (e->head == TR_NIL)
-		e->tail = TR_NIL;
 	e->count--;
 	return i;
 }
@@ -1940,11 +1941,12 @@ put_message(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t to
 
 /* After a dequeue on edge ei (sender: role `from`): wake a sender waiting
  * for room, or owe the remote sender a credit; a watched session (or a
- * remote one: it has an ext too) notes progress. */
-static TR_ALWAYS_INLINE void
-took_message(tr_machine *m, tr_session *s, tr_edgebuf *e, uint32_t ei, uint32_t from)
+ * remote one: it has an ext too) notes progress. One test of the flags
+ * for the common receive, which needs none of it. */
+static __attribute__((noinline)) void
+took_message_slow(tr_machine *m, tr_session *s, tr_edgebuf *e, uint32_t ei, uint32_t from)
 {
-	if (TR_UNLIKELY(e->flags & (TR_EDGE_REMOTE_RECV | TR_EDGE_WATCHED))) {
+	if (e->flags & (TR_EDGE_REMOTE_RECV | TR_EDGE_WATCHED)) {
 		progress(s, m->tick);
 		if (e->flags & TR_EDGE_REMOTE_RECV) {
 			uint32_t batch = m->remote.credit_batch ? m->remote.credit_batch
@@ -1961,6 +1963,13 @@ took_message(tr_machine *m, tr_session *s, tr_edgebuf *e, uint32_t ei, uint32_t 
 		e->flags &= (uint8_t)~TR_EDGE_WAIT_SEND;
 		wake(m, &s->co[from], true);
 	}
+}
+
+static TR_ALWAYS_INLINE void
+took_message(tr_machine *m, tr_session *s, tr_edgebuf *e, uint32_t ei, uint32_t from)
+{
+	if (TR_UNLIKELY(e->flags & (TR_EDGE_REMOTE_RECV | TR_EDGE_WATCHED | TR_EDGE_WAIT_SEND)))
+		took_message_slow(m, s, e, ei, from);
 }
 
 /* room's answers when the send may go on (an outcome, when it may not, is
@@ -2207,9 +2216,7 @@ fuse_handoff(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, uint32_t id
 	m->tick++;
 	m->wake_recv_head = TR_NIL;
 	m->wake_recv_last = NULL;
-	n->wake_pending = 0;
-	n->status = TR_CO_READY;
-	n->block = TR_BLOCK_NONE;
+	coro_make_ready(n);
 	return n;
 }
 

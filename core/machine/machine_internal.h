@@ -104,14 +104,19 @@ typedef struct tr_coro {
 	uint32_t wake_next; /* intrusive wake list link (scheduler ids) */
 	uint16_t block_edge;
 	uint8_t role;
-	uint8_t status : 3;
-	uint8_t block : 2;
-	uint8_t wake_pending : 1;
+	union {
+		struct {
+			uint8_t status : 3;
+			uint8_t block : 2;
+			uint8_t wake_pending : 1;
+		};
+		uint8_t state_bits; /* the three at once: coro_make_ready */
+	};
 } tr_coro;
 _Static_assert(sizeof(tr_coro) == 24, "tr_coro stays 24 bytes: memory per role");
 
 typedef struct tr_edgebuf {
-	uint32_t head, tail; /* entry indices, TR_NIL when empty */
+	uint32_t head, tail; /* entry indices, meaningless while count is 0 */
 	uint16_t count;
 	uint16_t cap;
 	uint16_t credit;     /* REMOTE_SEND: credits left; REMOTE_RECV: owed back */
@@ -174,6 +179,19 @@ static inline uint64_t
 session_opened_tick(const tr_session *s)
 {
 	return s->has_ext ? s->ext->opened_tick : s->opened_tick;
+}
+
+/* The coroutine's wait is over: READY, no block reason, off the wake list,
+ * in one store (the byte is built from the fields, so the bit layout is
+ * the compiler's; it folds to a constant). */
+static inline void
+coro_make_ready(tr_coro *c)
+{
+	tr_coro t = {0};
+	t.status = TR_CO_READY;
+	t.block = TR_BLOCK_NONE;
+	t.wake_pending = 0;
+	c->state_bits = t.state_bits;
 }
 
 static inline tr_edgebuf *
