@@ -1364,10 +1364,16 @@ rt_worker_main(void *arg)
 	for (;;) {
 		uint32_t work = 0;
 
-		rt_section_begin(w->erec);
-		work += rt_drain_cmds(w);
-		work += rt_drain_rings(w);
-		rt_section_end(rt, w->erec);
+		/* The epoch sections cost a full fence each (ck_epoch_begin): a
+		 * loop with nothing to take or reap (a chain of rounds on this
+		 * shard alone) skips them. A message that lands just after the
+		 * look is taken next loop. */
+		if (rt_inbox_nonempty(w)) {
+			rt_section_begin(w->erec);
+			work += rt_drain_cmds(w);
+			work += rt_drain_rings(w);
+			rt_section_end(rt, w->erec);
+		}
 		/* Acquire: pairs with the seq_cst store of held in
 		 * tr_runtime_release (G1). One-way: never read again once seen. */
 		if (held && !atomic_load_explicit(&rt->held, memory_order_acquire))
@@ -1382,9 +1388,11 @@ rt_worker_main(void *arg)
 			rt_apply_selfcredits(w);
 			work++;
 		}
-		rt_section_begin(w->erec); /* PART_DONE lookups of other homes' records */
-		work += rt_reap(w);
-		rt_section_end(rt, w->erec);
+		if (tr_machine_has_closed(w->m)) {
+			rt_section_begin(w->erec); /* PART_DONE lookups of other homes' records */
+			work += rt_reap(w);
+			rt_section_end(rt, w->erec);
+		}
 		rt_flush(w);
 		if (w->erec->n_pending > 0)
 			ck_epoch_poll(w->erec);
@@ -1443,7 +1451,7 @@ tr_runtime_config_default(tr_runtime_config *c)
 	c->buffer_capacity = 64;
 	c->slice = 64;
 	c->policy = TR_POLICY_COOPERATIVE;
-	c->round_budget = 256;
+	c->round_budget = 1024;
 	c->spin = 256;
 	c->park_timeout_ms = 100;
 	c->start_held = false;
@@ -1538,7 +1546,7 @@ tr_runtime_create(const tr_runtime_config *cfg, tr_runtime **out)
 		return TR_E_NOMEM;
 	rt->cfg = *cfg;
 	if (rt->cfg.round_budget == 0)
-		rt->cfg.round_budget = 256;
+		rt->cfg.round_budget = 1024;
 	rt->a = a;
 	rt->T = cfg->threads;
 	atomic_init(&rt->held, cfg->start_held);

@@ -777,6 +777,12 @@ void
 }
 
 void
+(tr_sched_park)(tr_sched *s, uint32_t id)
+{
+	tr_sched_park_inl_(s, id);
+}
+
+void
 (tr_sched_done)(tr_sched *s, uint32_t id)
 {
 	tr_sched_done_inl_(s, id);

@@ -53,6 +53,10 @@ void tr_sched_remove(tr_sched *s, uint32_t id);
 void tr_sched_ready(tr_sched *s, uint32_t id);
 /* Mark id blocked (from RUNNING or READY; a READY id leaves the queue). */
 void tr_sched_block(tr_sched *s, uint32_t id);
+/* RUNNING -> BLOCKED for an id the caller vouches is RUNNING (checked only
+ * in debug builds, TR_DEBUG): tr_sched_block without its state test (the
+ * machine's step 10, whose slice's coroutine is RUNNING by construction). */
+void tr_sched_park(tr_sched *s, uint32_t id);
 /* Mark id terminal (from any live state). */
 void tr_sched_done(tr_sched *s, uint32_t id);
 

@@ -166,6 +166,18 @@ tr_sched_block_inl_(tr_sched *s, uint32_t id)
 		tr_sched_block_slow_(s, id);
 }
 
+/* RUNNING -> BLOCKED for an id the caller vouches is RUNNING (checked
+ * only under TR_DEBUG): the state moves by a constant (the TOKEN bit
+ * stays). */
+static inline void
+tr_sched_park_inl_(tr_sched *s, uint32_t id)
+{
+	TR_SCHED_ASSERT_(id < s->cap && (s->st[id] & TR_SCHED_STATE_MASK_) == TR_SCHED_RUNNING);
+	s->n[TR_SCHED_RUNNING]--;
+	s->n[TR_SCHED_BLOCKED]++;
+	s->st[id] = (uint8_t)(s->st[id] - (TR_SCHED_RUNNING - TR_SCHED_BLOCKED));
+}
+
 static inline void
 tr_sched_done_inl_(tr_sched *s, uint32_t id)
 {
@@ -222,6 +234,7 @@ tr_sched_nready_inl_(const tr_sched *s)
 #define tr_sched_nready(s) tr_sched_nready_inl_((s))
 #define tr_sched_ready(s, id) tr_sched_ready_inl_((s), (id))
 #define tr_sched_block(s, id) tr_sched_block_inl_((s), (id))
+#define tr_sched_park(s, id) tr_sched_park_inl_((s), (id))
 #define tr_sched_done(s, id) tr_sched_done_inl_((s), (id))
 #define tr_sched_pick(s) tr_sched_pick_inl_((s))
 #define tr_sched_handoff(s, id) tr_sched_handoff_inl_((s), (id))

@@ -2184,7 +2184,7 @@ static TR_ALWAYS_INLINE void
 coro_blocked(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, uint32_t id)
 {
 	c->status = TR_CO_BLOCKED;
-	tr_sched_block(&m->sched, id);
+	tr_sched_park(&m->sched, id); /* the slice's coroutine is RUNNING */
 	obs_if(tracing, m, TR_EV_BLOCKED, s->id, c->role, TR_NIL, TR_NIL, c->block, c->block_edge);
 }
 
@@ -2516,6 +2516,12 @@ bool
 tr_machine_has_work(const tr_machine *m)
 {
 	return m && has_work(m);
+}
+
+bool
+tr_machine_has_closed(const tr_machine *m)
+{
+	return m && m->closed_head != NULL;
 }
 
 const tr_error *

@@ -232,6 +232,11 @@ typedef struct tr_session_summary {
 	tr_fault fault;          /* first fault, kind NONE when ok */
 } tr_session_summary;
 
+/* True when tr_machine_reap_closed_sessions would return a summary: a
+ * driver may skip the call (and what it brackets it with) when false.
+ * O(1), no side effects; false for NULL m. */
+TR_API bool tr_machine_has_closed(const tr_machine *m);
+
 /* Remove up to max closed sessions, in the order they closed, writing one
  * summary each into out; *n receives the count. Their memory returns to the
  * machine. TR_E_INVALID for NULL out with max > 0. */

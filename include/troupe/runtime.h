@@ -100,7 +100,7 @@ typedef struct tr_runtime_config {
 	tr_runtime_message_fn on_host_message; /* may be NULL: dropped, counted */
 	void *host_ctx;
 	uint32_t round_budget;     /* rounds per loop before the inbox is drained
-	                            * again; default 256 */
+	                            * again; default 1024 */
 	uint32_t spin;             /* idle loops before parking; default 256 */
 	uint32_t park_timeout_ms;  /* a parked worker wakes at least this often;
 	                            * 0 = only when woken; default 100 */

@@ -109,8 +109,14 @@ run_case(enum fault_case fc)
 	size_t n = 0, ok = 0, failed = 0;
 	tr_session_summary bad_sum = {0};
 	tr_session_summary *sums = calloc(OTHERS + 1, sizeof *sums);
-	assert_int_equal(tr_machine_reap_closed_sessions(m, sums, OTHERS + 1, &n), TR_OK);
-	assert_int_equal(n, OTHERS + 1);
+	assert_true(tr_machine_has_closed(m));
+	assert_false(tr_machine_has_closed(NULL));
+	assert_int_equal(tr_machine_reap_closed_sessions(m, sums, OTHERS, &n), TR_OK);
+	assert_true(tr_machine_has_closed(m)); /* one left */
+	assert_int_equal(tr_machine_reap_closed_sessions(m, sums + OTHERS, 1, &n), TR_OK);
+	assert_int_equal(n, 1);
+	assert_false(tr_machine_has_closed(m));
+	n = OTHERS + 1;
 	for (size_t i = 0; i < n; i++) {
 		if (sums[i].id == bad) {
 			assert_false(sums[i].ok);

@@ -864,6 +864,7 @@ test_function_pointers(void **state)
 	uint32_t (*pick)(tr_sched *) = &tr_sched_pick;
 	void (*block)(tr_sched *, uint32_t) = &tr_sched_block;
 	void (*done)(tr_sched *, uint32_t) = &tr_sched_done;
+	void (*park)(tr_sched *, uint32_t) = &tr_sched_park;
 	tr_sched s;
 	assert_int_equal(tr_sched_init(&s, TR_POLICY_COOPERATIVE, 0, 0, NULL), TR_OK);
 	add_range(&s, 0, 3);
@@ -877,6 +878,27 @@ test_function_pointers(void **state)
 	assert_int_equal(tr_sched_nblocked(&s), 2);
 	assert_int_equal(tr_sched_nlive(&s), 2);
 	tr_sched_destroy(&s);
+	/* park is block from RUNNING, under every policy; the TOKEN bit stays */
+	for (int p = 0; p < TR_POLICY_COUNT_; p++) {
+		assert_int_equal(tr_sched_init(&s, (tr_policy)p, 1, 0, NULL), TR_OK);
+		assert_int_equal(tr_sched_add(&s, 0, 0, true), TR_OK);
+		assert_int_equal(tr_sched_add(&s, 1, 0, false), TR_OK);
+		ready(&s, 0);
+		ready(&s, 1);
+		uint32_t a = pick(&s), b = pick(&s);
+		assert_true((a == 0 && b == 1) || (a == 1 && b == 0));
+		tr_sched_park(&s, a);
+		park(&s, b);
+		assert_int_equal(tr_sched_state_of(&s, 0), TR_SCHED_BLOCKED);
+		assert_int_equal(tr_sched_state_of(&s, 1), TR_SCHED_BLOCKED);
+		assert_true(s.st[0] & TR_SCHED_TOKEN_);
+		assert_int_equal(tr_sched_nblocked(&s), 2);
+		assert_int_equal(tr_sched_nready(&s), 0);
+		assert_int_equal(tr_sched_nlive(&s), 2);
+		ready(&s, 1);
+		assert_int_equal(pick(&s), 1); /* still queued correctly after park */
+		tr_sched_destroy(&s);
+	}
 }
 
 int
