@@ -167,8 +167,10 @@ tr_synth_init(tr_synth *s, tr_workload wl, const tr_image *img, uint64_t rounds,
 	s->l_date = find_label(img, "Date");
 	s->l_accept = find_label(img, "Accept");
 	s->l_reject = find_label(img, "Reject");
-	for (unsigned i = 0; i < TR_SYNTH_MAX_ROLES; i++)
+	for (unsigned i = 0; i < TR_SYNTH_MAX_ROLES; i++) {
 		s->hop[i] = -1;
+		s->tb_learn[i] = NOLABEL;
+	}
 	if (wl == TR_WL_GENERIC)
 		return TR_OK;
 	if ((st = need_label(s, s->l_next, "Next", err)) ||
@@ -219,6 +221,8 @@ tr_synth_init(tr_synth *s, tr_workload wl, const tr_image *img, uint64_t rounds,
 		    (st = need_label(s, s->l_accept, "Accept", err)) ||
 		    (st = need_label(s, s->l_reject, "Reject", err)))
 			return st;
+		s->tb_learn[s->r_s] = s->l_title;
+		s->tb_learn[s->r_b2] = s->l_quote;
 		break;
 	case TR_WL_GENERIC:
 		break;
@@ -491,8 +495,7 @@ tb_recv(void *ctx, const tr_effect *e, tr_value v)
 		return recv_not_int(s, e, v);
 	/* S learns the round from Title, B2 from its Quote; everything else
 	 * in the round must carry the same r. */
-	if ((e->label == s->l_title && e->role == s->r_s) ||
-	    (e->label == s->l_quote && e->role == s->r_b2)) {
+	if (e->label == s->tb_learn[e->role]) {
 		want = st->n;
 		st->v = st->n++;
 	} else {

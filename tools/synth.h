@@ -77,6 +77,9 @@ typedef struct tr_synth {
 	uint8_t initiator;                     /* A, P0, C, B1 */
 	uint8_t r_b2, r_s;                     /* twobuyer */
 	int8_t hop[TR_SYNTH_MAX_ROLES];        /* ring: k of Pk; fanout: i of Wi */
+	/* twobuyer, per role: the label whose payload tells the role the round
+	 * (S: Title, B2: Quote), UINT32_MAX for none: one compare a receive */
+	uint32_t tb_learn[TR_SYNTH_MAX_ROLES];
 	/* The first wrong payload seen, for the run's error message: claimed
 	 * once by whichever worker sees it first (the CAS), read after the
 	 * workers are joined. */
