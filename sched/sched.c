@@ -51,7 +51,14 @@
  *    nready]. dense's order depends only on the call sequence, never on
  *    addresses, so the same seed and calls give the same picks.
  *
- * 6. Storage. Slots grow by doubling in add (new arrays allocated first and
+ * 6. Wake FIFOs (tr_sched_wake, tr_sched_admit). A WOKEN id sits on one of
+ *    two FIFOs threaded through link[] (the WSEND bit of st says which), so
+ *    that leaving it early (ready, block, done, remove) is exact, as for
+ *    the levels. admit under the cooperative policy splices both onto the
+ *    one level (sched_impl.h); under the others it walks them and enqueues
+ *    each id as tr_sched_ready would. Every policy keeps link[] for this.
+ *
+ * 7. Storage. Slots grow by doubling in add (new arrays allocated first and
  *    the old ones freed only when all succeeded, so a failed add changes
  *    nothing); everything else works in place. */
 #include <stdlib.h>
@@ -97,13 +104,6 @@ set_state(tr_sched *s, uint32_t id, uint32_t to)
 	s->n[state_of(s, id)]--;
 	s->n[to]++;
 	s->st[id] = (uint8_t)((s->st[id] & ~TR_SCHED_STATE_MASK_) | to);
-}
-
-static bool
-uses_lists(uint8_t policy)
-{
-	return policy == TR_POLICY_COOPERATIVE || policy == TR_POLICY_PROGRESS_AWARE ||
-	       policy == TR_POLICY_PRIORITY;
 }
 
 static inline uint32_t
@@ -332,14 +332,41 @@ unready(tr_sched *s, uint32_t id)
 	}
 }
 
-/* ---- storage (point 6) ---- */
+/* ---- wake FIFOs (point 6) ---- */
+
+/* Take WOKEN id off its FIFO (its state is the caller's to change). */
+static void
+fifo_unlink(tr_sched *s, uint32_t id)
+{
+	tr_sched_fifo *f = &s->wk[(s->st[id] & TR_SCHED_WSEND_) != 0];
+	uint32_t nx = s->link[id].next, pv = s->link[id].prev;
+	if (f->head == id)
+		f->head = nx;
+	else
+		s->link[pv].next = nx;
+	if (f->tail == id)
+		f->tail = f->head == TR_SCHED_NONE ? TR_SCHED_NONE : pv;
+	else
+		s->link[nx].prev = pv;
+	s->st[id] &= (uint8_t)~TR_SCHED_WSEND_;
+}
+
+/* Leave whatever queue id is on (READY or WOKEN) before a state change. */
+static void
+leave_queue(tr_sched *s, uint32_t id, uint32_t k)
+{
+	if (k == TR_SCHED_READY)
+		unready(s, id);
+	else if (k == TR_SCHED_WOKEN)
+		fifo_unlink(s, id);
+}
+
+/* ---- storage (point 7) ---- */
 
 static size_t
 per_id_bytes(const tr_sched *s)
 {
-	size_t b = 1;
-	if (uses_lists(s->policy))
-		b += sizeof(tr_sched_link);
+	size_t b = 1 + sizeof(tr_sched_link); /* st, link (levels, wake FIFOs) */
 	if (s->policy == TR_POLICY_PRIORITY)
 		b += sizeof(uint16_t);
 	if (s->policy == TR_POLICY_PRIORITY && s->aging)
@@ -371,7 +398,6 @@ grow(tr_sched *s, uint32_t need)
 	if (nc > UINT32_MAX)
 		nc = UINT32_MAX; /* ids stop below TR_SCHED_NONE */
 	uint32_t cap = (uint32_t)nc;
-	bool lists = uses_lists(s->policy);
 	bool prio = s->policy == TR_POLICY_PRIORITY;
 	bool seeded = s->policy == TR_POLICY_SEEDED;
 	bool rr = s->policy == TR_POLICY_ROUND_ROBIN;
@@ -386,7 +412,7 @@ grow(tr_sched *s, uint32_t need)
 	st = grow_copy(s, s->st, s->cap, cap, 1);
 	if (!st)
 		goto fail;
-	if (lists && !(link = grow_copy(s, s->link, s->cap, cap, sizeof *link)))
+	if (!(link = grow_copy(s, s->link, s->cap, cap, sizeof *link)))
 		goto fail;
 	if (prio && !(lvof = grow_copy(s, s->lvof, s->cap, cap, sizeof *lvof)))
 		goto fail;
@@ -555,6 +581,7 @@ tr_sched_init(tr_sched *s, tr_policy policy, uint64_t seed, uint32_t aging,
 	s->policy = (uint8_t)policy;
 	s->rng = seed;
 	s->cursor = TR_SCHED_NONE;
+	s->wk[0].head = s->wk[0].tail = s->wk[1].head = s->wk[1].tail = TR_SCHED_NONE;
 	s->aging = policy == TR_POLICY_PRIORITY ? aging : 0;
 	uint32_t fixed = policy == TR_POLICY_COOPERATIVE ? 1
 	               : policy == TR_POLICY_PROGRESS_AWARE ? 2 : 0;
@@ -633,8 +660,7 @@ tr_sched_remove(tr_sched *s, uint32_t id)
 	uint32_t k = state_of(s, id);
 	if (k == TR_SCHED_FREE)
 		return;
-	if (k == TR_SCHED_READY)
-		unready(s, id);
+	leave_queue(s, id, k);
 	s->n[k]--;
 	if (s->policy == TR_POLICY_PRIORITY)
 		s->lv[s->lvof[id]].nreg--;
@@ -649,8 +675,9 @@ tr_sched_ready_slow_(tr_sched *s, uint32_t id)
 		return;
 	uint32_t k = state_of(s, id);
 	TR_SCHED_ASSERT_(k != TR_SCHED_FREE && k != TR_SCHED_DONE);
-	if (k != TR_SCHED_BLOCKED && k != TR_SCHED_RUNNING)
+	if (k != TR_SCHED_BLOCKED && k != TR_SCHED_RUNNING && k != TR_SCHED_WOKEN)
 		return;
+	leave_queue(s, id, k);
 	enready(s, id);
 	set_state(s, id, TR_SCHED_READY);
 }
@@ -661,10 +688,9 @@ tr_sched_block_slow_(tr_sched *s, uint32_t id)
 	if (id >= s->cap)
 		return;
 	uint32_t k = state_of(s, id);
-	if (k == TR_SCHED_READY)
-		unready(s, id);
-	else if (k != TR_SCHED_RUNNING)
+	if (k != TR_SCHED_RUNNING && k != TR_SCHED_READY && k != TR_SCHED_WOKEN)
 		return;
+	leave_queue(s, id, k);
 	set_state(s, id, TR_SCHED_BLOCKED);
 }
 
@@ -674,10 +700,9 @@ tr_sched_done_slow_(tr_sched *s, uint32_t id)
 	if (id >= s->cap)
 		return;
 	uint32_t k = state_of(s, id);
-	if (k == TR_SCHED_READY)
-		unready(s, id);
-	else if (k != TR_SCHED_RUNNING && k != TR_SCHED_BLOCKED)
+	if (k == TR_SCHED_FREE || k == TR_SCHED_DONE)
 		return;
+	leave_queue(s, id, k);
 	set_state(s, id, TR_SCHED_DONE);
 }
 
@@ -763,6 +788,24 @@ tr_sched_pick_slow_(tr_sched *s)
 	return id;
 }
 
+/* Every policy but cooperative (sched_impl.h splices): each WOKEN id, the
+ * senders' FIFO first, enqueued as tr_sched_ready would. */
+void
+tr_sched_admit_slow_(tr_sched *s)
+{
+	for (int k = 1; k >= 0; k--) {
+		uint32_t id = s->wk[k].head;
+		s->wk[k].head = s->wk[k].tail = TR_SCHED_NONE;
+		while (id != TR_SCHED_NONE) {
+			uint32_t next = s->link[id].next; /* enready may relink id */
+			s->st[id] &= (uint8_t)~TR_SCHED_WSEND_;
+			enready(s, id);
+			set_state(s, id, TR_SCHED_READY);
+			id = next;
+		}
+	}
+}
+
 /* The addressable definitions behind the macros of sched_impl.h. */
 void
 (tr_sched_ready)(tr_sched *s, uint32_t id)
@@ -800,6 +843,30 @@ bool
 	return tr_sched_handoff_inl_(s, id);
 }
 
+void
+(tr_sched_wake)(tr_sched *s, uint32_t id, bool sender)
+{
+	tr_sched_wake_inl_(s, id, sender);
+}
+
+void
+(tr_sched_admit)(tr_sched *s)
+{
+	tr_sched_admit_inl_(s);
+}
+
+uint32_t
+(tr_sched_admit_pick)(tr_sched *s)
+{
+	return tr_sched_admit_pick_inl_(s);
+}
+
+uint32_t
+(tr_sched_nwoken)(const tr_sched *s)
+{
+	return s->n[TR_SCHED_WOKEN];
+}
+
 bool
 (tr_sched_switch)(tr_sched *s, uint32_t from, uint32_t to)
 {
@@ -823,13 +890,14 @@ uint32_t
 uint32_t
 tr_sched_nblocked(const tr_sched *s)
 {
-	return s->n[TR_SCHED_BLOCKED];
+	return s->n[TR_SCHED_BLOCKED] + s->n[TR_SCHED_WOKEN];
 }
 
 uint32_t
 tr_sched_nlive(const tr_sched *s)
 {
-	return s->n[TR_SCHED_BLOCKED] + s->n[TR_SCHED_READY] + s->n[TR_SCHED_RUNNING];
+	return s->n[TR_SCHED_BLOCKED] + s->n[TR_SCHED_WOKEN] + s->n[TR_SCHED_READY] +
+	       s->n[TR_SCHED_RUNNING];
 }
 
 size_t

@@ -30,6 +30,7 @@ typedef enum tr_sched_state {
 	TR_SCHED_READY = 2,   /* live, in the ready structure */
 	TR_SCHED_RUNNING = 3, /* picked, not yet re-marked */
 	TR_SCHED_DONE = 4,    /* terminal (halted or faulted), still registered */
+	TR_SCHED_WOKEN = 5,   /* its event came (tr_sched_wake); READY at admit */
 } tr_sched_state;
 
 typedef struct tr_sched tr_sched; /* defined in sched_internal part below */
@@ -47,11 +48,12 @@ tr_status tr_sched_add(tr_sched *s, uint32_t id, uint32_t priority, bool token);
 /* Forget id (any state); it leaves the ready structure. */
 void tr_sched_remove(tr_sched *s, uint32_t id);
 
-/* Make id ready (from BLOCKED or RUNNING): enqueue per policy. Ready ids
+/* Make id ready (from BLOCKED, WOKEN or RUNNING): enqueue per policy. Ready ids
  * become eligible in the order of these calls (FIFO policies). No-op when
  * already READY; invalid for FREE/DONE ids (ignored, asserted in debug). */
 void tr_sched_ready(tr_sched *s, uint32_t id);
-/* Mark id blocked (from RUNNING or READY; a READY id leaves the queue). */
+/* Mark id blocked (from RUNNING, READY or WOKEN; a READY or WOKEN id leaves
+ * its queue). */
 void tr_sched_block(tr_sched *s, uint32_t id);
 /* RUNNING -> BLOCKED for an id the caller vouches is RUNNING (checked only
  * in debug builds, TR_DEBUG): tr_sched_block without its state test (the
@@ -63,6 +65,25 @@ void tr_sched_done(tr_sched *s, uint32_t id);
 /* Pick the next coroutine per policy, mark it RUNNING and return its id, or
  * TR_SCHED_NONE when none is ready. */
 uint32_t tr_sched_pick(tr_sched *s);
+
+/* Wake-ups (the machine's step 5, docs/DESIGN.md §4.1): wake marks a
+ * BLOCKED id WOKEN and appends it to one of two FIFOs, senders' or
+ * receivers'. The caller vouches that id is BLOCKED (checked only in debug
+ * builds, TR_DEBUG; the machine knows it from its own coroutine state and
+ * wakes a coroutine once). admit then makes every WOKEN id READY, the
+ * senders' FIFO first, each in wake order: exactly as tr_sched_ready
+ * called for each in that order, but under the cooperative policy the
+ * FIFOs are spliced onto the ready queue (one pass over the ids to set
+ * their state) instead of queued one by one. A WOKEN id that is made
+ * ready, blocked, done or removed before admit leaves its FIFO. WOKEN ids
+ * count as blocked (nblocked) and live, not as ready. */
+void tr_sched_wake(tr_sched *s, uint32_t id, bool sender);
+void tr_sched_admit(tr_sched *s);
+/* tr_sched_admit then tr_sched_pick, in one step (the machine's fused
+ * round, steps 5 and 8): under the cooperative policy with nothing ready
+ * and only receivers woken, the first woken goes straight to RUNNING. */
+uint32_t tr_sched_admit_pick(tr_sched *s);
+uint32_t tr_sched_nwoken(const tr_sched *s);
 
 /* Hand-off: when id is BLOCKED, the policy is cooperative and nothing is
  * READY, make id RUNNING at once and return true: exactly what
@@ -82,8 +103,8 @@ bool tr_sched_switch(tr_sched *s, uint32_t from, uint32_t to);
 
 tr_sched_state tr_sched_state_of(const tr_sched *s, uint32_t id);
 uint32_t tr_sched_nready(const tr_sched *s);
-uint32_t tr_sched_nblocked(const tr_sched *s);
-uint32_t tr_sched_nlive(const tr_sched *s); /* blocked + ready + running */
+uint32_t tr_sched_nblocked(const tr_sched *s); /* blocked + woken */
+uint32_t tr_sched_nlive(const tr_sched *s); /* blocked + woken + ready + running */
 /* Bytes of per-id and queue storage, for memory accounting. */
 size_t tr_sched_bytes(const tr_sched *s);
 

@@ -3,19 +3,22 @@
  * the struct but must treat every field as private to sched/.
  *
  * Per-id storage (bytes per id slot, allocated only for the policy in use):
- *   every policy            st      1  state (low 3 bits) | TOKEN bit
- *   cooperative, priority,  link    8  doubly linked FIFO per level
- *     progress_aware
+ *   every policy            st      1  state (low 3 bits) | TOKEN bit |
+ *                                      WSEND bit (WOKEN: on the senders'
+ *                                      FIFO)
+ *   every policy            link    8  doubly linked FIFO per level, and
+ *                                      the two wake FIFOs
  *   priority                lvof    2  level index of the id
  *   priority with aging     stamp   4  ready order, to find the longest waiter
  *   round_robin             bitmap  1/8 + 1/512 + ...  (hierarchical)
  *   seeded                  dense,  8  ready ids packed, and each id's position
  *                           pos
  * so at most 15 bytes per slot (priority with aging), 9 for cooperative.
+ * (round_robin and seeded keep link for the wake FIFOs only.)
  * Slots grow by doubling, so capacity is at most twice the highest id.
  *
- * Hot calls: tr_sched_ready/block/done/pick/nready are redefined below as macros
- * that expand to inline functions, so that the machine's round pays no call
+ * Hot calls: tr_sched_ready/block/done/pick/nready/wake/admit/switch are
+ * redefined below as macros that expand to inline functions, so that the machine's round pays no call
  * for the common transitions of the default (cooperative) policy; every
  * other case falls through to the out-of-line *_slow_ functions in sched.c.
  * The real, addressable functions exist too (sched.c defines them with the
@@ -32,6 +35,7 @@
 
 #define TR_SCHED_STATE_MASK_ 0x07u
 #define TR_SCHED_TOKEN_ 0x08u
+#define TR_SCHED_WSEND_ 0x10u
 /* 64^6 = 2^36 bits covers every uint32 id. */
 #define TR_SCHED_BM_LEVELS_ 6
 /* Distinct priority values registered at once. Adding a level re-indexes
@@ -52,12 +56,18 @@ typedef struct tr_sched_level {
 	uint32_t prio;
 } tr_sched_level;
 
+/* A wake FIFO (tr_sched_wake): WOKEN ids through link[], in wake order. */
+typedef struct tr_sched_fifo {
+	uint32_t head, tail; /* TR_SCHED_NONE when empty */
+} tr_sched_fifo;
+
 struct tr_sched {
 	/* Touched by every hot call. */
 	uint8_t *st;
 	tr_sched_link *link;
 	tr_sched_level *lv;
-	uint32_t n[5]; /* ids per tr_sched_state; n[FREE] unused */
+	uint32_t n[6]; /* ids per tr_sched_state; n[FREE] unused */
+	tr_sched_fifo wk[2]; /* wake FIFOs: [0] receivers, [1] senders */
 	uint32_t cap;  /* id slots allocated */
 	uint8_t policy;
 
@@ -99,6 +109,7 @@ void tr_sched_ready_slow_(tr_sched *s, uint32_t id);
 void tr_sched_block_slow_(tr_sched *s, uint32_t id);
 void tr_sched_done_slow_(tr_sched *s, uint32_t id);
 uint32_t tr_sched_pick_slow_(tr_sched *s);
+void tr_sched_admit_slow_(tr_sched *s);
 
 static inline void
 tr_sched_ready_inl_(tr_sched *s, uint32_t id)
@@ -187,6 +198,113 @@ tr_sched_done_inl_(tr_sched *s, uint32_t id)
 		tr_sched_done_slow_(s, id);
 }
 
+/* id is BLOCKED: the caller vouches (checked only under TR_DEBUG). */
+static inline void
+tr_sched_wake_inl_(tr_sched *s, uint32_t id, bool sender)
+{
+	uint8_t *st = s->st;
+	tr_sched_link *link = s->link;
+	tr_sched_fifo *f = &s->wk[sender];
+	uint32_t t = f->tail;
+	TR_SCHED_ASSERT_(id < s->cap && (st[id] & TR_SCHED_STATE_MASK_) == TR_SCHED_BLOCKED);
+	TR_SCHED_ASSERT_(!(st[id] & TR_SCHED_WSEND_));
+	s->n[TR_SCHED_BLOCKED]--;
+	s->n[TR_SCHED_WOKEN]++;
+	/* BLOCKED -> WOKEN, and the FIFO's bit: a constant added (the TOKEN
+	 * bit stays) */
+	st[id] = (uint8_t)(st[id] + (TR_SCHED_WOKEN - TR_SCHED_BLOCKED) +
+	                   (sender ? TR_SCHED_WSEND_ : 0));
+	link[id].next = TR_SCHED_NONE;
+	link[id].prev = t;
+	if (t == TR_SCHED_NONE)
+		f->head = id;
+	else
+		link[t].next = id;
+	f->tail = id;
+}
+
+/* Cooperative: splice each wake FIFO onto the one ready queue (senders
+ * first), after one pass that marks its ids READY. The arrays are read
+ * into locals once: a byte store may alias anything, and would make the
+ * compiler read them again per id. */
+static inline void
+tr_sched_admit_inl_(tr_sched *s)
+{
+	if (s->policy != TR_POLICY_COOPERATIVE) {
+		tr_sched_admit_slow_(s);
+		return;
+	}
+	uint8_t *st = s->st;
+	tr_sched_link *link = s->link;
+	tr_sched_level *l = &s->lv[0];
+	for (int k = 1; k >= 0; k--) {
+		tr_sched_fifo *f = &s->wk[k];
+		uint32_t h = f->head, t = f->tail, n = 0;
+		if (h == TR_SCHED_NONE)
+			continue;
+		/* WOKEN (and WSEND on the senders' FIFO) -> READY: a constant */
+		const uint8_t down = (uint8_t)((TR_SCHED_WOKEN - TR_SCHED_READY) +
+		                               (k ? TR_SCHED_WSEND_ : 0));
+		for (uint32_t id = h;; id = link[id].next) {
+			st[id] = (uint8_t)(st[id] - down);
+			n++;
+			if (id == t)
+				break;
+		}
+		uint32_t lt = l->tail;
+		if (lt == TR_SCHED_NONE) {
+			l->head = h;
+		} else {
+			link[lt].next = h;
+			link[h].prev = lt;
+		}
+		l->tail = t;
+		l->nready += n;
+		s->n[TR_SCHED_READY] += n;
+		s->n[TR_SCHED_WOKEN] -= n;
+		f->head = f->tail = TR_SCHED_NONE;
+	}
+}
+
+/* admit then pick, in one step. Cooperative with nothing ready and only
+ * receivers woken (the common case: the slice that woke them blocked): the
+ * first woken goes straight to RUNNING and the others become the ready
+ * queue, without queueing the first and taking it off again. */
+static inline uint32_t
+tr_sched_admit_pick_inl_(tr_sched *s)
+{
+	if (s->policy != TR_POLICY_COOPERATIVE || s->n[TR_SCHED_READY] != 0 ||
+	    s->wk[1].head != TR_SCHED_NONE || s->wk[0].head == TR_SCHED_NONE) {
+		tr_sched_admit_inl_(s);
+		return tr_sched_pick_inl_(s);
+	}
+	uint8_t *st = s->st;
+	tr_sched_link *link = s->link;
+	tr_sched_fifo *f = &s->wk[0];
+	uint32_t first = f->head, t = f->tail, n = 0;
+	/* WOKEN -> RUNNING, the rest WOKEN -> READY: constants (on the
+	 * receivers' FIFO, WSEND is clear) */
+	st[first] = (uint8_t)(st[first] - (TR_SCHED_WOKEN - TR_SCHED_RUNNING));
+	if (first != t) {
+		uint32_t h = link[first].next;
+		for (uint32_t id = h;; id = link[id].next) {
+			st[id] = (uint8_t)(st[id] - (TR_SCHED_WOKEN - TR_SCHED_READY));
+			n++;
+			if (id == t)
+				break;
+		}
+		tr_sched_level *l = &s->lv[0];
+		l->head = h;
+		l->tail = t;
+		l->nready += n;
+		s->n[TR_SCHED_READY] += n;
+	}
+	s->n[TR_SCHED_WOKEN] -= n + 1;
+	s->n[TR_SCHED_RUNNING]++;
+	f->head = f->tail = TR_SCHED_NONE;
+	return first;
+}
+
 static inline bool
 tr_sched_handoff_inl_(tr_sched *s, uint32_t id)
 {
@@ -231,6 +349,12 @@ tr_sched_nready_inl_(const tr_sched *s)
 	return s->n[TR_SCHED_READY];
 }
 
+static inline uint32_t
+tr_sched_nwoken_inl_(const tr_sched *s)
+{
+	return s->n[TR_SCHED_WOKEN];
+}
+
 #define tr_sched_nready(s) tr_sched_nready_inl_((s))
 #define tr_sched_ready(s, id) tr_sched_ready_inl_((s), (id))
 #define tr_sched_block(s, id) tr_sched_block_inl_((s), (id))
@@ -238,6 +362,10 @@ tr_sched_nready_inl_(const tr_sched *s)
 #define tr_sched_done(s, id) tr_sched_done_inl_((s), (id))
 #define tr_sched_pick(s) tr_sched_pick_inl_((s))
 #define tr_sched_handoff(s, id) tr_sched_handoff_inl_((s), (id))
+#define tr_sched_wake(s, id, sender) tr_sched_wake_inl_((s), (id), (sender))
+#define tr_sched_admit(s) tr_sched_admit_inl_((s))
+#define tr_sched_admit_pick(s) tr_sched_admit_pick_inl_((s))
+#define tr_sched_nwoken(s) tr_sched_nwoken_inl_((s))
 #define tr_sched_switch(s, from, to) tr_sched_switch_inl_((s), (from), (to))
 
 #endif

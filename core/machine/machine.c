@@ -358,71 +358,60 @@ coro_near(const tr_machine *m, tr_session *s, uint32_t id)
 
 /* ---- wake lists ---- */
 
+/* Wake c (a dequeue or credit freed room: a sender; an enqueue, ingress
+ * delivery or heal brought data: a receiver). Step 5 makes the woken
+ * ready, senders first, each in the order of the events: the scheduler's
+ * two wake FIFOs keep that order (tr_sched_wake), and step 5 splices them
+ * onto the ready queue (tr_sched_admit) instead of queueing each
+ * coroutine. Only the first woken receiver while no other is pending
+ * stays out of them (m->solo). A woken coroutine is READY here from now
+ * on; until step 5 it is still waiting as far as step 4 is concerned
+ * (coro_waiting). A coroutine not BLOCKED (woken already, or terminal) is
+ * left alone: it is woken at most once. */
 static TR_ALWAYS_INLINE void
 wake(tr_machine *m, tr_coro *c, bool sender)
 {
-	if (c->wake_pending)
+	if (c->status != TR_CO_BLOCKED)
 		return;
-	c->wake_pending = 1;
-	c->wake_next = TR_NIL;
-	uint32_t *head = sender ? &m->wake_send_head : &m->wake_recv_head;
-	tr_coro **last = sender ? &m->wake_send_last : &m->wake_recv_last;
-	if (*last == NULL)
-		*head = c->id;
-	else
-		(*last)->wake_next = c->id;
-	*last = c;
+	coro_make_ready(c);
+	if (!sender && m->solo == NULL && tr_sched_nwoken(&m->sched) == 0) {
+		m->solo = c;
+		return;
+	}
+	if (m->solo) {
+		tr_sched_wake(&m->sched, m->solo->id, false);
+		m->solo = NULL;
+	}
+	tr_sched_wake(&m->sched, c->id, sender);
 }
 
-/* Step 5 helper: make every coroutine on one wake list ready whose wait is
- * over, in list order. With `direct` (the hand-off, round_once), the first
- * of them goes straight to RUNNING when the scheduler allows it; returns
- * it (its id in *ran), else NULL. */
-static TR_ALWAYS_INLINE tr_coro *
-drain_wake_list(tr_machine *m, tr_session *near, uint32_t *head, tr_coro **last, bool direct,
-                uint32_t *ran)
+/* Whether anything was woken since the last step 5. */
+static TR_ALWAYS_INLINE bool
+any_woken(const tr_machine *m)
 {
-	uint32_t id = *head;
-	tr_coro *rc = NULL;
-	*head = TR_NIL;
-	*last = NULL;
-	while (id != TR_NIL) {
-		tr_coro *c = coro_near(m, near, id);
-		uint32_t next = c->wake_next;
-		if (TR_LIKELY(c->status == TR_CO_BLOCKED)) {
-			coro_make_ready(c);
-			if (direct && tr_sched_handoff(&m->sched, id)) {
-				*ran = id;
-				rc = c;
-				direct = false;
-			} else {
-				tr_sched_ready(&m->sched, id);
-			}
-		} else {
-			c->wake_pending = 0;
-		}
-		id = next;
-	}
-	return rc;
+	return m->solo != NULL || tr_sched_nwoken(&m->sched) != 0;
 }
 
-/* Step 5: the senders' wake list, then the receivers'. With `direct` (the
- * hand-off) the first coroutine made ready runs next: returned, its id in
- * *ran; else NULL. `near`: the session whose coroutines were most likely
- * woken (a fused round's), or NULL. */
-static TR_ALWAYS_INLINE tr_coro *
-wake_all(tr_machine *m, tr_session *near, bool direct, uint32_t *ran)
+/* Step 5: the coroutines woken since the last step 5 become ready. */
+static TR_ALWAYS_INLINE void
+admit_woken(tr_machine *m)
 {
-	tr_coro *c = NULL;
-	if (m->wake_send_head != TR_NIL)
-		c = drain_wake_list(m, near, &m->wake_send_head, &m->wake_send_last, direct, ran);
-	if (m->wake_recv_head != TR_NIL) {
-		tr_coro *r = drain_wake_list(m, near, &m->wake_recv_head, &m->wake_recv_last,
-		                             direct && !c, ran);
-		if (!c)
-			c = r;
+	if (m->solo) {
+		tr_sched_ready(&m->sched, m->solo->id);
+		m->solo = NULL;
+	} else if (tr_sched_nwoken(&m->sched)) {
+		tr_sched_admit(&m->sched);
 	}
-	return c;
+}
+
+/* Still waiting as far as step 4 is concerned: blocked, or woken since the
+ * last step 5. */
+static bool
+coro_waiting(const tr_machine *m, const tr_coro *c)
+{
+	return c->status == TR_CO_BLOCKED ||
+	       (c->status == TR_CO_READY &&
+	        (c == m->solo || tr_sched_state_of(&m->sched, c->id) == TR_SCHED_WOKEN));
 }
 
 /* ---- enqueue / dequeue ---- */
@@ -982,8 +971,7 @@ tr_machine_create(const tr_machine_config *cfg, tr_machine **out)
 	m->a = a;
 	m->next_id = 1;
 	m->pool.free = TR_NIL;
-	m->wake_send_head = m->wake_recv_head = TR_NIL;
-	m->wake_send_last = m->wake_recv_last = NULL;
+	m->solo = NULL;
 	m->timer_free = TR_NIL;
 	for (int i = 0; i < TR_WHEEL; i++)
 		m->wheel_head[i] = m->wheel_tail[i] = TR_NIL;
@@ -1077,6 +1065,8 @@ static void session_close(tr_machine *m, tr_session *s);
 static void
 coro_terminate(tr_machine *m, tr_coro *c, uint8_t status)
 {
+	if (m->solo == c) /* its wake-up is void (the scheduler drops a WOKEN one) */
+		m->solo = NULL;
 	c->status = status;
 	c->block = TR_BLOCK_NONE;
 	tr_sched_done(&m->sched, c->id);
@@ -1240,7 +1230,6 @@ tr_machine_open_session(tr_machine *m, const tr_image *img, const tr_handler *h,
 		tr_coro *c = &s->co[r];
 		c->role = (uint8_t)r;
 		c->pc = rt->role[r].pc0;
-		c->wake_next = TR_NIL;
 		c->role_state = opts->role_state ? opts->role_state[r] : NULL;
 		c->id = idb + r;
 		if (!(here >> r & 1)) {
@@ -1784,7 +1773,7 @@ expire_timers(tr_machine *m, uint8_t kind)
 			continue;
 		if (kind == 0) {
 			tr_coro *c = &s->co[t_copy.role];
-			if (c->status == TR_CO_BLOCKED) {
+			if (coro_waiting(m, c)) {
 				obs(m, TR_EV_TIMEOUT, s->id, c->role, TR_NIL, TR_NIL, 0, t_copy.deadline);
 				fault_coro(m, c, TR_FAULT_TIMEOUT, coro_pc(c), NULL);
 			}
@@ -2200,24 +2189,21 @@ coro_blocked(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, uint32_t id
  * (test_determinism checks it). */
 
 /* The common case, the hand-off: c blocked (hold is 0), exactly one
- * coroutine was woken, and nothing is ready. Their scheduler states swap
- * and every count stays (c's blocked count goes up, n's down). Returns n,
- * or NULL with nothing done. */
+ * coroutine was woken (the solo), and nothing is ready. Their scheduler
+ * states swap and every count stays (c's blocked count goes up, n's
+ * down). Returns n, or NULL with nothing done. */
 static TR_ALWAYS_INLINE tr_coro *
 fuse_handoff(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, uint32_t id)
 {
-	tr_coro *n = m->wake_recv_last;
-	if (!n || m->wake_send_head != TR_NIL || n->id != m->wake_recv_head ||
-	    n->status != TR_CO_BLOCKED || !tr_sched_switch(&m->sched, id, n->id))
+	tr_coro *n = m->solo;
+	if (!n || !tr_sched_switch(&m->sched, id, n->id))
 		return NULL;
+	m->solo = NULL;
 	c->status = TR_CO_BLOCKED;
 	obs_if(tracing, m, TR_EV_BLOCKED, s->id, c->role, TR_NIL, TR_NIL, c->block,
 	       c->block_edge);
 	m->tick++;
-	m->wake_recv_head = TR_NIL;
-	m->wake_recv_last = NULL;
-	coro_make_ready(n);
-	return n;
+	return n; /* READY since its wake-up */
 }
 
 /* Every other case (hold is 0): the round's steps in full. Returns the
@@ -2229,7 +2215,7 @@ static TR_ALWAYS_INLINE tr_coro *
 fuse_general(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, int out, uint32_t id,
              bool *stuck)
 {
-	bool woken = m->wake_send_head != TR_NIL || m->wake_recv_head != TR_NIL;
+	bool woken = any_woken(m);
 	if (out == OUT_BLOCKED && !woken && tr_sched_nready(&m->sched) == 0)
 		return NULL; /* no work after this round (has_work) */
 	/* 10. (11: no timers, no replay, and c is live) */
@@ -2237,21 +2223,24 @@ fuse_general(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, int out, ui
 		coro_blocked(m, tracing, s, c, id);
 	else
 		tr_sched_ready(&m->sched, id);
-	/* the next round: 1, 2 (c is live), 3 and 4 (nothing), 5 */
+	/* the next round: 1, 2 (c is live), 3 and 4 (nothing), 5, 6 (nothing),
+	 * 7 (c is live), 8 */
 	m->tick++;
-	uint32_t nid = TR_SCHED_NONE;
-	tr_coro *n = NULL;
-	if (woken)
-		n = wake_all(m, s, tr_sched_nready(&m->sched) == 0, &nid);
-	if (!n) {
-		/* 6 (nothing), 7 (c is live), 8 */
+	uint32_t nid;
+	if (!woken) {
 		nid = tr_sched_pick(&m->sched);
-		if (nid == TR_SCHED_NONE) {
-			*stuck = true;
-			return NULL;
-		}
-		n = coro_near(m, s, nid);
+	} else if (m->solo) {
+		tr_sched_ready(&m->sched, m->solo->id);
+		m->solo = NULL;
+		nid = tr_sched_pick(&m->sched);
+	} else {
+		nid = tr_sched_admit_pick(&m->sched);
 	}
+	if (nid == TR_SCHED_NONE) {
+		*stuck = true;
+		return NULL;
+	}
+	tr_coro *n = coro_near(m, s, nid);
 	prefetch_next(m);
 	return n;
 }
@@ -2328,12 +2317,19 @@ round_once(tr_machine *m, tr_step_result *res, tr_fault *fault, uint32_t *more)
 		expire_timers(m, 0);
 
 	/* 5. unblock senders with room, then receivers with data. When steps
-	 * 3, 4 and 6 have nothing to do and nothing was ready, step 8 can only
-	 * pick the first coroutine this step makes ready: it goes straight to
-	 * RUNNING (the hand-off) and skips the queue. */
+	 * 3, 4 and 6 have nothing to do, nothing was ready and one coroutine
+	 * was woken (the solo), step 8 can only pick that one: it goes
+	 * straight to RUNNING (the hand-off) and skips the queue. */
 	uint32_t id = TR_SCHED_NONE;
 	tr_coro *c = NULL;
-	c = wake_all(m, NULL, !slow && tr_sched_nready(&m->sched) == 0, &id);
+	if (m->solo && !slow && tr_sched_nready(&m->sched) == 0 &&
+	    tr_sched_handoff(&m->sched, m->solo->id)) {
+		c = m->solo; /* READY since its wake-up */
+		id = c->id;
+		m->solo = NULL;
+	} else {
+		admit_woken(m);
+	}
 
 	if (!c) {
 		/* 6. progress contracts */
@@ -2419,8 +2415,8 @@ tr_machine_step_round(tr_machine *m, uint32_t n, tr_step_result *res, tr_fault *
 static TR_ALWAYS_INLINE bool
 has_work(const tr_machine *m)
 {
-	return tr_sched_nready(&m->sched) || m->wake_send_head != TR_NIL ||
-	       m->wake_recv_head != TR_NIL || m->ing_len || m->ntimers || m->ntopology;
+	return tr_sched_nready(&m->sched) || any_woken(m) || m->ing_len || m->ntimers ||
+	       m->ntopology;
 }
 
 tr_status

@@ -101,16 +101,18 @@ typedef struct tr_coro {
 	 * fault_coro on it holds that index. */
 	uint32_t pc;
 	uint32_t id;        /* scheduler id */
-	uint32_t wake_next; /* intrusive wake list link (scheduler ids) */
+	uint32_t spare_;    /* free: the 8-byte alignment keeps it */
 	uint16_t block_edge;
 	uint8_t role;
 	union {
+		/* status is READY from the wake-up on (wake): whether step 5 has
+		 * made it ready yet is the machine's solo or the scheduler's
+		 * WOKEN state (coro_waiting) */
 		struct {
 			uint8_t status : 3;
 			uint8_t block : 2;
-			uint8_t wake_pending : 1;
 		};
-		uint8_t state_bits; /* the three at once: coro_make_ready */
+		uint8_t state_bits; /* both at once: coro_make_ready */
 	};
 } tr_coro;
 _Static_assert(sizeof(tr_coro) == 24, "tr_coro stays 24 bytes: memory per role");
@@ -181,16 +183,15 @@ session_opened_tick(const tr_session *s)
 	return s->has_ext ? s->ext->opened_tick : s->opened_tick;
 }
 
-/* The coroutine's wait is over: READY, no block reason, off the wake list,
- * in one store (the byte is built from the fields, so the bit layout is
- * the compiler's; it folds to a constant). */
+/* The coroutine's wait is over: READY, no block reason, in one store (the
+ * byte is built from the fields, so the bit layout is the compiler's; it
+ * folds to a constant). */
 static inline void
 coro_make_ready(tr_coro *c)
 {
 	tr_coro t = {0};
 	t.status = TR_CO_READY;
 	t.block = TR_BLOCK_NONE;
-	t.wake_pending = 0;
 	c->state_bits = t.state_bits;
 }
 
@@ -379,9 +380,12 @@ struct tr_machine {
 	uint32_t cap_idmap; /* groups */
 	uint32_t next_coro; /* first id no range owns */
 
-	/* wake lists (step 5): senders first, then receivers; FIFO by event. */
-	uint32_t wake_send_head, wake_recv_head; /* ids, TR_NIL when empty */
-	tr_coro *wake_send_last, *wake_recv_last; /* the tails, NULL when empty */
+	/* Step 5's wake lists (wake): the first coroutine woken since the last
+	 * step 5, while it is the only one and a receiver, is kept here and
+	 * nowhere else, so that the hand-off (one woken, nothing ready: every
+	 * pingpong and ring round) does no queue work; every other wake-up
+	 * goes to the scheduler's wake FIFOs (tr_sched_wake), the solo first. */
+	tr_coro *solo;
 
 	tr_pool pool;
 

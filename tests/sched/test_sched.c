@@ -271,7 +271,24 @@ typedef struct ref {
 	uint32_t *prio;
 	bool *token;
 	uint64_t *stamp;
+	uint64_t *wstamp; /* WOKEN: wake order; senders' get 2^62 less */
 } ref;
+
+/* admit: the WOKEN become READY, senders first, each in wake order */
+static void
+ref_admit(ref *r)
+{
+	for (;;) {
+		uint32_t best = NONE;
+		for (uint32_t i = 0; i < r->n; i++)
+			if (r->state[i] == TR_SCHED_WOKEN && (best == NONE || r->wstamp[i] < r->wstamp[best]))
+				best = i;
+		if (best == NONE)
+			return;
+		r->state[best] = TR_SCHED_READY;
+		r->stamp[best] = r->clock++;
+	}
+}
 
 static uint32_t
 ref_best(const ref *r, bool (*ok)(const ref *, uint32_t, uint32_t), uint32_t arg)
@@ -349,7 +366,9 @@ model_run(tr_policy policy, uint32_t aging, uint64_t seed, uint32_t nprio)
 {
 	enum { N = 200, OPS = 200000 };
 	tr_sched s;
-	ref r = {policy, aging, 0, NONE, 0, N, calloc(N, 1), calloc(N, 4), calloc(N, 1), calloc(N, 8)};
+	ref r = {policy, aging, 0, NONE, 0, N, calloc(N, 1), calloc(N, 4), calloc(N, 1), calloc(N, 8),
+	         calloc(N, 8)};
+	uint64_t wclock = 1;
 	assert_non_null(r.state);
 	assert_int_equal(tr_sched_init(&s, policy, seed, aging, NULL), TR_OK);
 	uint64_t x = seed * 2654435761u + 1;
@@ -358,10 +377,30 @@ model_run(tr_policy policy, uint32_t aging, uint64_t seed, uint32_t nprio)
 		x ^= x >> 7;
 		x ^= x << 17;
 		uint32_t id = (uint32_t)(x >> 40) % N;
-		uint32_t what = (uint32_t)(x >> 8) % 16;
+		uint32_t what = (uint32_t)(x >> 8) % 20;
 		uint8_t st = r.state[id];
-		if (what < 5) {
-			if (st == TR_SCHED_BLOCKED || st == TR_SCHED_RUNNING) {
+		if (what >= 16) {
+			if (what < 19) {
+				bool sender = (x >> 33) & 1;
+				/* the caller vouches for BLOCKED (sched.h) */
+				if (st == TR_SCHED_BLOCKED) {
+					r.state[id] = TR_SCHED_WOKEN;
+					r.wstamp[id] = wclock++ + (sender ? 0 : (uint64_t)1 << 62);
+					tr_sched_wake(&s, id, sender);
+				}
+			} else if ((x >> 34) & 1) {
+				ref_admit(&r);
+				tr_sched_admit(&s);
+			} else {
+				/* admit_pick is admit then pick */
+				ref_admit(&r);
+				uint32_t want = ref_pick(&r), got = tr_sched_admit_pick(&s);
+				if (got != want)
+					fail_msg("%s op %d: admit_pick %u, model %u", tr_policy_name(policy),
+					         op, got, want);
+			}
+		} else if (what < 5) {
+			if (st == TR_SCHED_BLOCKED || st == TR_SCHED_RUNNING || st == TR_SCHED_WOKEN) {
 				r.state[id] = TR_SCHED_READY;
 				r.stamp[id] = r.clock++;
 			}
@@ -372,7 +411,7 @@ model_run(tr_policy policy, uint32_t aging, uint64_t seed, uint32_t nprio)
 			if (got != want)
 				fail_msg("%s op %d: pick %u, model %u", tr_policy_name(policy), op, got, want);
 		} else if (what < 12) {
-			if (st == TR_SCHED_READY || st == TR_SCHED_RUNNING)
+			if (st == TR_SCHED_READY || st == TR_SCHED_RUNNING || st == TR_SCHED_WOKEN)
 				r.state[id] = TR_SCHED_BLOCKED;
 			tr_sched_block(&s, id);
 		} else if (what < 13) {
@@ -395,22 +434,36 @@ model_run(tr_policy policy, uint32_t aging, uint64_t seed, uint32_t nprio)
 		}
 		assert_int_equal(tr_sched_state_of(&s, id), r.state[id]);
 	}
-	uint32_t nr = 0, nb = 0, nl = 0;
+	uint32_t nr = 0, nb = 0, nl = 0, nw = 0;
 	for (uint32_t i = 0; i < N; i++) {
 		assert_int_equal(tr_sched_state_of(&s, i), r.state[i]);
 		nr += r.state[i] == TR_SCHED_READY;
-		nb += r.state[i] == TR_SCHED_BLOCKED;
+		nw += r.state[i] == TR_SCHED_WOKEN;
+		nb += r.state[i] == TR_SCHED_BLOCKED || r.state[i] == TR_SCHED_WOKEN;
 		nl += r.state[i] == TR_SCHED_READY || r.state[i] == TR_SCHED_BLOCKED ||
-		      r.state[i] == TR_SCHED_RUNNING;
+		      r.state[i] == TR_SCHED_RUNNING || r.state[i] == TR_SCHED_WOKEN;
 	}
 	assert_int_equal(tr_sched_nready(&s), nr);
+	assert_int_equal(tr_sched_nwoken(&s), nw);
 	assert_int_equal(tr_sched_nblocked(&s), nb);
 	assert_int_equal(tr_sched_nlive(&s), nl);
+	/* what is still WOKEN comes out in the model's order */
+	ref_admit(&r);
+	tr_sched_admit(&s);
+	for (;;) {
+		uint32_t got = tr_sched_pick(&s), want = ref_pick(&r);
+		if (got != want)
+			fail_msg("%s final drain: pick %u, model %u", tr_policy_name(policy), got, want);
+		if (got == NONE)
+			break;
+		tr_sched_done(&s, got);
+	}
 	tr_sched_destroy(&s);
 	free(r.state);
 	free(r.prio);
 	free(r.token);
 	free(r.stamp);
+	free(r.wstamp);
 }
 
 static void
@@ -677,7 +730,9 @@ test_million_ids(void **state)
 		for (uint32_t i = 0; i < N; i++)
 			assert_int_equal(tr_sched_add(&s, i, i % 3, i % 2), TR_OK);
 		size_t bytes = tr_sched_bytes(&s);
-		if ((double)bytes / N > 16.0)
+		/* seeded: 17 a slot (dense, pos, st, and link for the wake FIFOs),
+		 * slots rounded up to a power of two */
+		if ((double)bytes / N > 18.0)
 			fail_msg("%s: %.2f bytes per id", tr_policy_name((tr_policy)p), (double)bytes / N);
 		assert_true(bytes <= ca.live); /* what it reports is what it holds */
 		assert_true(ca.live - bytes < 4096);
@@ -767,6 +822,109 @@ test_policy_names(void **state)
  * pick may not be the woken coroutine). */
 static const tr_policy other_policies[] = {TR_POLICY_ROUND_ROBIN, TR_POLICY_PRIORITY,
                                            TR_POLICY_PROGRESS_AWARE, TR_POLICY_SEEDED};
+
+/* admit_pick: the first woken runs, the others are ready behind it, under
+ * the cooperative fast path (nothing ready, receivers only) and otherwise;
+ * states and counts as admit then pick. */
+static void
+test_admit_pick(void **state)
+{
+	(void)state;
+	uint32_t (*ap)(tr_sched *) = &tr_sched_admit_pick;
+	tr_sched s;
+	assert_int_equal(tr_sched_init(&s, TR_POLICY_COOPERATIVE, 0, 0, NULL), TR_OK);
+	add_range(&s, 0, 6);
+	assert_int_equal(tr_sched_admit_pick(&s), NONE); /* nothing woken or ready */
+	tr_sched_wake(&s, 4, false);
+	tr_sched_wake(&s, 1, false);
+	tr_sched_wake(&s, 3, false);
+	assert_int_equal(tr_sched_admit_pick(&s), 4);
+	assert_int_equal(tr_sched_state_of(&s, 4), TR_SCHED_RUNNING);
+	assert_int_equal(tr_sched_state_of(&s, 1), TR_SCHED_READY);
+	assert_int_equal(tr_sched_nready(&s), 2);
+	assert_int_equal(tr_sched_nwoken(&s), 0);
+	assert_int_equal(tr_sched_nblocked(&s), 3);
+	tr_sched_wake(&s, 0, false); /* one woken, one ready: the ready one first */
+	assert_int_equal(ap(&s), 1);
+	tr_sched_wake(&s, 5, true); /* a sender: the general path */
+	EXPECT(&s, 3, 0);
+	assert_int_equal(ap(&s), 5);
+	tr_sched_wake(&s, 2, false); /* a single receiver, nothing ready */
+	assert_int_equal(ap(&s), 2);
+	assert_int_equal(tr_sched_nready(&s), 0);
+	assert_int_equal(tr_sched_nlive(&s), 6);
+	assert_int_equal(tr_sched_nblocked(&s), 0);
+	EXPECT(&s, NONE);
+	tr_sched_destroy(&s);
+}
+
+/* Wake and admit: admit is tr_sched_ready for each woken id, senders'
+ * FIFO first, each in wake order, under every policy; leaving early (ready,
+ * block, done, remove) takes an id off its FIFO; states and counts. */
+static void
+test_wake_admit(void **state)
+{
+	(void)state;
+	void (*wk)(tr_sched *, uint32_t, bool) = &tr_sched_wake;
+	void (*admit)(tr_sched *) = &tr_sched_admit;
+	uint32_t (*nwoken)(const tr_sched *) = &tr_sched_nwoken;
+	for (int p = 0; p < TR_POLICY_COUNT_; p++) {
+		tr_sched a, b; /* a: wake and admit; b: ready in admit's order */
+		assert_int_equal(tr_sched_init(&a, (tr_policy)p, 5, 2, NULL), TR_OK);
+		assert_int_equal(tr_sched_init(&b, (tr_policy)p, 5, 2, NULL), TR_OK);
+		add_range(&a, 0, 12);
+		add_range(&b, 0, 12);
+		tr_sched_ready(&a, 11); /* ready before the wake-ups: stays first */
+		tr_sched_ready(&b, 11);
+		tr_sched_wake(&a, 3, false);
+		tr_sched_wake(&a, 7, true);
+		wk(&a, 1, false);
+		tr_sched_wake(&a, 9, true);
+		tr_sched_wake(&a, 5, false);
+		tr_sched_wake(&a, 2, true);
+		tr_sched_wake(&a, 4, false);
+		tr_sched_wake(&a, 6, false);
+		assert_int_equal(tr_sched_state_of(&a, 3), TR_SCHED_WOKEN);
+		assert_int_equal(nwoken(&a), 8);
+		assert_int_equal(tr_sched_nready(&a), 1);
+		assert_int_equal(tr_sched_nblocked(&a), 11); /* woken count as blocked */
+		assert_int_equal(tr_sched_nlive(&a), 12);
+		/* leave early: 9 made ready (joins the queue now), 5 blocked
+		 * again, 2 done, 4 removed (head, middle and tail of FIFOs) */
+		tr_sched_ready(&a, 9);
+		tr_sched_ready(&b, 9);
+		tr_sched_block(&a, 5);
+		assert_int_equal(tr_sched_state_of(&a, 5), TR_SCHED_BLOCKED);
+		tr_sched_done(&a, 2);
+		tr_sched_done(&b, 2);
+		tr_sched_remove(&a, 4);
+		tr_sched_remove(&b, 4);
+		assert_int_equal(nwoken(&a), 4);
+		assert_int_equal(tr_sched_pick(&a) == NONE, false); /* 11 or 9: woken are not ready */
+		admit(&a);
+		assert_int_equal(nwoken(&a), 0);
+		tr_sched_admit(&a); /* nothing woken: no-op */
+		/* b: the same picks after ready(7), then the receivers 3, 1, 6 */
+		uint32_t first = tr_sched_pick(&b);
+		tr_sched_ready(&b, 7);
+		tr_sched_ready(&b, 3);
+		tr_sched_ready(&b, 1);
+		tr_sched_ready(&b, 6);
+		(void)first;
+		for (;;) {
+			uint32_t x = tr_sched_pick(&a), y = tr_sched_pick(&b);
+			if (x != y)
+				fail_msg("%s: admit picked %u, ready in order %u", tr_policy_name((tr_policy)p), x, y);
+			if (x == NONE)
+				break;
+			tr_sched_done(&a, x);
+			tr_sched_done(&b, x);
+		}
+		assert_int_equal(tr_sched_nlive(&a), tr_sched_nlive(&b));
+		tr_sched_destroy(&a);
+		tr_sched_destroy(&b);
+	}
+}
 
 /* Hand-off: BLOCKED -> RUNNING only when ready-then-pick would give the
  * same; otherwise nothing changes. */
@@ -921,6 +1079,8 @@ main(void)
 		cmocka_unit_test(test_policy_names),
 		cmocka_unit_test(test_function_pointers),
 		cmocka_unit_test(test_handoff),
+		cmocka_unit_test(test_wake_admit),
+		cmocka_unit_test(test_admit_pick),
 		cmocka_unit_test(test_switch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
