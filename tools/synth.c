@@ -15,8 +15,10 @@
 
 #if defined(__GNUC__)
 #define TR_UNLIKELY_(x) __builtin_expect(!!(x), 0)
+#define TR_LIKELY_(x) __builtin_expect(!!(x), 1)
 #else
 #define TR_UNLIKELY_(x) (x)
+#define TR_LIKELY_(x) (x)
 #endif
 
 /* Generic per-role state: choices made, then per peer the payloads sent to
@@ -520,39 +522,93 @@ gen_recv(void *ctx, const tr_effect *e, tr_value v)
 
 /* ---- choices (every workload) ---- */
 
-static tr_status
-synth_choose(void *ctx, const tr_effect *e, const uint32_t *labels, uint32_t n,
-             uint32_t *pick)
+/* The index of label `want` in the OFFER's table; the first entry is the
+ * usual answer (Next, Accept: the order the protocol declares them in). */
+static inline tr_status
+pick_label(tr_synth *s, const tr_effect *e, const uint32_t *labels, uint32_t n, uint32_t want,
+           uint32_t *pick)
 {
-	tr_synth *s = ctx;
-	tr_synth_role *st = e->role_state;
-	uint32_t want, i;
+	uint32_t i;
 
-	if (TR_UNLIKELY_(n == 0))
-		return TR_E_HANDLER;
-	if (s->wl == TR_WL_GENERIC)
-		return generic_choose(s, e, n, pick);
-	if (n == 1) {
-		/* A relayed decision (ring's hops, twobuyer's S -> B2). */
+	if (TR_LIKELY_(labels[0] == want)) {
 		*pick = 0;
 		return TR_OK;
-	}
-	if (e->role == s->initiator) {
-		if (st->n < s->rounds) {
-			want = s->l_next;
-			st->v = st->n++;
-		} else {
-			want = s->l_stop;
-		}
-	} else if (s->wl == TR_WL_TWOBUYER && e->role == s->r_b2) {
-		want = (st->v & 1u) ? s->l_reject : s->l_accept;
-	} else {
-		return bad(s, e, e->label, 0);
 	}
 	if (TR_UNLIKELY_((i = index_of(labels, n, want)) == UINT32_MAX))
 		return bad(s, e, e->label, want);
 	*pick = i;
 	return TR_OK;
+}
+
+/* A choice no rule of the workload makes. */
+static tr_status
+choose_other(tr_synth *s, const tr_effect *e, uint32_t n)
+{
+	if (n == 0)
+		return TR_E_HANDLER;
+	return bad(s, e, e->label, 0);
+}
+
+/* The initiator's choice: Next while rounds remain, then Stop. */
+static inline tr_status
+initiator_choose(tr_synth *s, const tr_effect *e, const uint32_t *labels, uint32_t n,
+                 uint32_t *pick)
+{
+	tr_synth_role *st = e->role_state;
+	uint32_t want;
+
+	if (st->n < s->rounds) {
+		want = s->l_next;
+		st->v = st->n++;
+	} else {
+		want = s->l_stop;
+	}
+	return pick_label(s, e, labels, n, want, pick);
+}
+
+/* pingpong, ring, fanout: only the initiator chooses; a one-label table is
+ * a relayed decision (ring's hops). */
+static tr_status
+wl_choose(void *ctx, const tr_effect *e, const uint32_t *labels, uint32_t n, uint32_t *pick)
+{
+	tr_synth *s = ctx;
+
+	if (n == 1) {
+		*pick = 0;
+		return TR_OK;
+	}
+	if (TR_UNLIKELY_(n == 0 || e->role != s->initiator))
+		return choose_other(s, e, n);
+	return initiator_choose(s, e, labels, n, pick);
+}
+
+/* twobuyer: B1 as the initiator; B2 accepts on even rounds; S relays. */
+static tr_status
+tb_choose(void *ctx, const tr_effect *e, const uint32_t *labels, uint32_t n, uint32_t *pick)
+{
+	tr_synth *s = ctx;
+	const tr_synth_role *st = e->role_state;
+
+	if (n == 1) {
+		*pick = 0;
+		return TR_OK;
+	}
+	if (TR_UNLIKELY_(n == 0))
+		return TR_E_HANDLER;
+	if (e->role == s->initiator)
+		return initiator_choose(s, e, labels, n, pick);
+	if (TR_UNLIKELY_(e->role != s->r_b2))
+		return choose_other(s, e, n);
+	return pick_label(s, e, labels, n, (st->v & 1u) ? s->l_reject : s->l_accept, pick);
+}
+
+static tr_status
+gen_choose(void *ctx, const tr_effect *e, const uint32_t *labels, uint32_t n, uint32_t *pick)
+{
+	(void)labels;
+	if (TR_UNLIKELY_(n == 0))
+		return TR_E_HANDLER;
+	return generic_choose(ctx, e, n, pick);
 }
 
 tr_handler
@@ -561,14 +617,22 @@ tr_synth_handler(tr_synth *s)
 	tr_handler h;
 
 	memset(&h, 0, sizeof h);
+	h.on_choose = wl_choose;
 	switch (s->wl) {
 	case TR_WL_PINGPONG: h.on_send = pp_send; h.on_recv = pp_recv; break;
 	case TR_WL_RING: h.on_send = ring_send; h.on_recv = ring_recv; break;
 	case TR_WL_FANOUT: h.on_send = fan_send; h.on_recv = fan_recv; break;
-	case TR_WL_TWOBUYER: h.on_send = tb_send; h.on_recv = tb_recv; break;
-	case TR_WL_GENERIC: h.on_send = gen_send; h.on_recv = gen_recv; break;
+	case TR_WL_TWOBUYER:
+		h.on_send = tb_send;
+		h.on_recv = tb_recv;
+		h.on_choose = tb_choose;
+		break;
+	case TR_WL_GENERIC:
+		h.on_send = gen_send;
+		h.on_recv = gen_recv;
+		h.on_choose = gen_choose;
+		break;
 	}
-	h.on_choose = synth_choose;
 	h.ctx = s;
 	return h;
 }
