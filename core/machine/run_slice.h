@@ -22,6 +22,15 @@ RS_NAME(tr_machine *m, tr_coro **cp, uint32_t *idp, uint32_t *more, tr_fault_kin
 	const uint32_t slice = m->cfg.slice;
 	tr_coro *c = *cp;
 	uint32_t id = *idp, left = *more; /* in registers across fused rounds */
+	/* Rounds fuse only while steps 3, 4 and 6 have nothing to do (hold is
+	 * 0, fuse_handoff). Nothing a slice does changes hold (only the host
+	 * queues ingress or arms timers, between calls), so one look here
+	 * serves the whole chain; `held` gives the count back on return. */
+	uint32_t held = 0;
+	if ((m->hold[0] | m->hold[1]) != 0) {
+		held = left;
+		left = 0;
+	}
 	tr_session *s = tr_coro_session(c);
 	tr_image_rt *rt = s->rt;
 	const tr_handler *h = sh(m, s);
@@ -252,7 +261,7 @@ blocked:
 	out = OUT_BLOCKED;
 	ninsn += slice - budget + 1;
 	c->pc = (uint32_t)((const char *)insn - (const char *)rt->dcode);
-	if (!left || (m->hold[0] | m->hold[1]) != 0)
+	if (!left)
 		goto done;
 	nc = fuse_handoff(m, tracing, s, c, id);
 	if (TR_LIKELY(nc != NULL))
@@ -262,8 +271,7 @@ blocked:
 leave:
 	ninsn += slice - budget + (out == OUT_BLOCKED || out == OUT_FAULT);
 	c->pc = (uint32_t)((const char *)insn - (const char *)rt->dcode);
-	if (!left || (out != OUT_BLOCKED && out != OUT_CONTINUE && out != OUT_YIELD) ||
-	    (m->hold[0] | m->hold[1]) != 0)
+	if (!left || (out != OUT_BLOCKED && out != OUT_CONTINUE && out != OUT_YIELD))
 		goto done;
 	if (out == OUT_BLOCKED && (nc = fuse_handoff(m, tracing, s, c, id)) != NULL)
 		goto fused;
@@ -282,7 +290,7 @@ done:
 	slice_flush(m, s, nsent, nrecv, ninsn);
 	*cp = c;
 	*idp = id;
-	*more = left;
+	*more = left + held;
 	return out;
 
 fused:
