@@ -13,13 +13,13 @@
  *   round_robin             bitmap  1/8 + 1/512 + ...  (hierarchical)
  *   seeded                  dense,  8  ready ids packed, and each id's position
  *                           pos
- * so at most 15 bytes per slot (priority with aging), 9 for cooperative.
- * (round_robin and seeded keep link for the wake FIFOs only.)
+ * so at most 17 bytes per slot (seeded), 15 for priority with aging, 9 for
+ * cooperative (round_robin and seeded keep link for the wake FIFOs only).
  * Slots grow by doubling, so capacity is at most twice the highest id.
  *
  * Hot calls: tr_sched_ready/block/done/pick/nready/wake/admit/switch are
- * redefined below as macros that expand to inline functions, so that the machine's round pays no call
- * for the common transitions of the default (cooperative) policy; every
+ * redefined below as macros that expand to inline functions, so that the
+ * machine's round pays no call for the common transitions of the default (cooperative) policy; every
  * other case falls through to the out-of-line *_slow_ functions in sched.c.
  * The real, addressable functions exist too (sched.c defines them with the
  * name in parentheses), so &tr_sched_ready still works. */
@@ -269,7 +269,10 @@ tr_sched_admit_inl_(tr_sched *s)
 /* admit then pick, in one step. Cooperative with nothing ready and only
  * receivers woken (the common case: the slice that woke them blocked): the
  * first woken goes straight to RUNNING and the others become the ready
- * queue, without queueing the first and taking it off again. */
+ * queue, without queueing the first and taking it off again. Its pass over
+ * the rest repeats admit's on purpose: sharing one helper moved fanout or
+ * twobuyer by 5 % in time (the order of the byte stores against the
+ * array loads; BENCHMARKS.md §5, session 9). */
 static inline uint32_t
 tr_sched_admit_pick_inl_(tr_sched *s)
 {

@@ -392,16 +392,22 @@ any_woken(const tr_machine *m)
 	return m->solo != NULL || tr_sched_nwoken(&m->sched) != 0;
 }
 
+/* The solo (set) joins the ready queue. */
+static TR_ALWAYS_INLINE void
+admit_solo(tr_machine *m)
+{
+	tr_sched_ready(&m->sched, m->solo->id);
+	m->solo = NULL;
+}
+
 /* Step 5: the coroutines woken since the last step 5 become ready. */
 static TR_ALWAYS_INLINE void
 admit_woken(tr_machine *m)
 {
-	if (m->solo) {
-		tr_sched_ready(&m->sched, m->solo->id);
-		m->solo = NULL;
-	} else if (tr_sched_nwoken(&m->sched)) {
+	if (m->solo)
+		admit_solo(m);
+	else if (tr_sched_nwoken(&m->sched))
 		tr_sched_admit(&m->sched);
-	}
 }
 
 /* Still waiting as far as step 4 is concerned: blocked, or woken since the
@@ -2230,8 +2236,7 @@ fuse_general(tr_machine *m, bool tracing, tr_session *s, tr_coro *c, int out, ui
 	if (!woken) {
 		nid = tr_sched_pick(&m->sched);
 	} else if (m->solo) {
-		tr_sched_ready(&m->sched, m->solo->id);
-		m->solo = NULL;
+		admit_solo(m);
 		nid = tr_sched_pick(&m->sched);
 	} else {
 		nid = tr_sched_admit_pick(&m->sched);
