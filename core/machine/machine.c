@@ -297,7 +297,7 @@ eff_invoke(tr_machine *m, tr_session *s, const tr_handler *h, tr_effect *e, uint
 
 /* ---- the entry pool ---- */
 
-static bool
+static __attribute__((noinline)) bool
 pool_grow(tr_machine *m)
 {
 	uint32_t cap = m->pool.cap ? m->pool.cap * 2 : 1024;
@@ -422,36 +422,86 @@ coro_waiting(const tr_machine *m, const tr_coro *c)
 
 /* ---- enqueue / dequeue ---- */
 
-/* An edge's FIFO is count entries from head, linked through next; the
- * count alone says where it ends, so head and tail mean nothing while it
- * is 0 and the last entry's next is never read: no end marker to write or
- * test per message. */
-static TR_ALWAYS_INLINE void
-edge_push(tr_machine *m, tr_edgebuf *e, uint32_t i)
+/* An edge's FIFO (tr_edgebuf): the nin inline messages first, then the
+ * pool entries from tail's next round to tail. */
+static TR_ALWAYS_INLINE bool
+edge_put_pool(tr_machine *m, tr_edgebuf *e, uint32_t lk, uint64_t bits)
 {
-	if (e->count == 0)
-		e->head = i;
-	else
+	uint32_t i = pool_get(m);
+	if (TR_UNLIKELY(i == TR_NIL))
+		return false;
+	tr_entry *en = &m->pool.e[i];
+	en->lk = lk;
+	en->bits = bits;
+	if (e->count == e->nin) {
+		en->next = i;
+	} else {
+		en->next = m->pool.e[e->tail].next;
 		m->pool.e[e->tail].next = i;
+	}
 	e->tail = i;
 	e->count++;
+	return true;
 }
 
-static TR_ALWAYS_INLINE uint32_t
-edge_pop(tr_machine *m, tr_edgebuf *e)
+/* Append (lk, bits) to e's FIFO; false when the pool cannot grow. Inline
+ * when the edge is empty, or holds one inline message and one of the two
+ * is Unit, whose value is not kept: nothing reads a Unit message's value
+ * (accept). */
+static TR_ALWAYS_INLINE bool
+edge_put(tr_machine *m, tr_edgebuf *e, uint32_t lk, uint64_t bits)
 {
-	uint32_t i = e->head;
-	e->head = m->pool.e[i].next;
+	uint32_t n = e->count;
+	if (TR_LIKELY(n <= 1 && lk <= TR_LK16_MAX)) {
+		bool unit = TR_LK_KIND(lk) == TR_VAL_UNIT;
+		if (n == 0) {
+			e->bits = bits;
+			e->lk16[0] = (uint16_t)lk;
+			e->nin = 1;
+			e->count = 1;
+			return true;
+		}
+		if (e->nin == 1 && (unit || TR_LK_KIND(e->lk16[0]) == TR_VAL_UNIT)) {
+			if (!unit)
+				e->bits = bits;
+			e->lk16[1] = (uint16_t)lk;
+			e->nin = 2;
+			e->count = 2;
+			return true;
+		}
+	}
+	return edge_put_pool(m, e, lk, bits);
+}
+
+/* Take the first message of e's FIFO (not empty) into *en. An inline Unit
+ * message's value is whatever the edge's word holds (its pair's payload):
+ * nothing reads a Unit message's value (accept). */
+static TR_ALWAYS_INLINE void
+edge_take(tr_machine *m, tr_edgebuf *e, tr_entry *en)
+{
+	uint32_t n = e->nin;
+	if (TR_LIKELY(n != 0)) {
+		en->lk = e->lk16[0];
+		en->bits = e->bits;
+		e->lk16[0] = e->lk16[1];
+		e->nin = (uint8_t)(n - 1);
+	} else {
+		tr_entry *t = &m->pool.e[e->tail];
+		uint32_t h = t->next;
+		*en = m->pool.e[h];
+		t->next = en->next; /* h was the last: tail is meaningless now */
+		pool_put(m, h);
+	}
 	e->count--;
-	return i;
 }
 
 static void
 edge_free_all(tr_machine *m, tr_edgebuf *e)
 {
+	tr_entry en;
 	m->pool.adjust -= e->count;
 	while (e->count)
-		pool_put(m, edge_pop(m, e));
+		edge_take(m, e, &en);
 }
 
 /* ---- session table ---- */
@@ -1217,7 +1267,7 @@ tr_machine_open_session(tr_machine *m, const tr_image *img, const tr_handler *h,
 	tr_edgebuf *edges = tr_session_edges(s, rt->nroles);
 	for (uint32_t e = 0; e < rt->nedges; e++) {
 		tr_edgebuf *eb = &edges[e];
-		eb->head = eb->tail = TR_NIL;
+		eb->tail = TR_NIL;
 		eb->cap = (uint16_t)cap;
 		bool from_here = here >> img->edges[e].from & 1;
 		bool to_here = here >> img->edges[e].to & 1;
@@ -1535,14 +1585,10 @@ deliver_ingress_to(tr_machine *m, const tr_ingress *g, tr_session *s, tr_edgebuf
 		obs(m, TR_EV_DROPPED, g->id, g->from, g->to, g->label, 0, g->bits);
 		return;
 	}
-	uint32_t i = pool_get(m);
-	if (TR_UNLIKELY(i == TR_NIL)) {
+	if (TR_UNLIKELY(!edge_put(m, e, TR_LK(g->label, g->kind), g->bits))) {
 		m->st.messages_dropped++;
 		return;
 	}
-	m->pool.e[i].lk = TR_LK(g->label, g->kind);
-	m->pool.e[i].bits = g->bits;
-	edge_push(m, e, i);
 	m->pool.adjust++;
 	if (e->flags & TR_EDGE_WAIT_RECV) {
 		e->flags &= (uint8_t)~TR_EDGE_WAIT_RECV;
@@ -1902,15 +1948,15 @@ put_message(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t to
 			tr_ingress_msg *r = &m->rout[m->rout_len++];
 			r->id = s->id;
 			r->bits = bits;
-			r->label = lk & ((1u << TR_LABEL_BITS) - 1);
+			r->label = TR_LK_LABEL(lk);
 			r->tag = 0;
 			r->from = c->role;
 			r->to = (uint8_t)to;
-			r->kind = (uint8_t)(lk >> TR_LABEL_BITS);
+			r->kind = (uint8_t)TR_LK_KIND(lk);
 		} else {
-			tr_value v = {lk >> TR_LABEL_BITS, bits};
+			tr_value v = {TR_LK_KIND(lk), bits};
 			if (m->remote.send(m->remote.ctx, s->id, c->role, to,
-			                   lk & ((1u << TR_LABEL_BITS) - 1), v)) {
+			                   TR_LK_LABEL(lk), v)) {
 				*fk = TR_FAULT_CHANNEL_CLOSED;
 				return OUT_FAULT;
 			}
@@ -1919,14 +1965,10 @@ put_message(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t to
 		m->pool.adjust--; /* counted in messages_sent, not buffered */
 		return 0;
 	}
-	uint32_t i = pool_get(m);
-	if (TR_UNLIKELY(i == TR_NIL)) {
+	if (TR_UNLIKELY(!edge_put(m, e, lk, bits))) {
 		*fk = TR_FAULT_BUFFER_FULL;
 		return OUT_FAULT;
 	}
-	m->pool.e[i].lk = lk;
-	m->pool.e[i].bits = bits;
-	edge_push(m, e, i);
 	if (e->flags & TR_EDGE_WAIT_RECV) {
 		e->flags &= (uint8_t)~TR_EDGE_WAIT_RECV;
 		wake(m, &s->co[to], false);
@@ -2121,9 +2163,7 @@ take(tr_machine *m, tr_session *s, tr_coro *c, tr_edgebuf *e, uint32_t ei, uint3
 		e->flags |= TR_EDGE_WAIT_RECV;
 		return false;
 	}
-	uint32_t i = edge_pop(m, e);
-	*en = m->pool.e[i];
-	pool_put(m, i);
+	edge_take(m, e, en);
 	(*nrecv)++; /* taken, even when it then faults */
 	took_message(m, s, e, ei, from);
 	return true;
@@ -2148,9 +2188,12 @@ accept(tr_machine *m, bool tracing, uint8_t emode, tr_session *s, tr_coro *c,
        const tr_handler *h, tr_effect *eff, uint32_t peer, uint32_t label, uint32_t kind,
        uint64_t bits, int32_t roff, uint32_t ev, tr_fault_kind *fk)
 {
-	obs_if(tracing, m, ev, s->id, c->role, peer, label, kind, bits);
-	if (kind == TR_VAL_UNIT)
+	if (kind == TR_VAL_UNIT) {
+		/* the value of an inline Unit message is not its own (edge_take) */
+		obs_if(tracing, m, ev, s->id, c->role, peer, label, kind, 0);
 		return 0;
+	}
+	obs_if(tracing, m, ev, s->id, c->role, peer, label, kind, bits);
 	reg_set(c, roff, bits);
 	tr_status st = eff_recv(m, emode, s, h, eff, peer, label, kind, bits);
 	if (TR_LIKELY(st == TR_OK))

@@ -6,8 +6,9 @@
  *   one block per session = tr_session header, then nroles tr_coro, then
  *   nedges tr_edgebuf, then the roles' registers (uint64_t each).
  * Blocks of one image have one size and come from a per-image free list, so
- * opening a session after warm-up allocates nothing. Buffer entries are
- * 16-byte records in one machine-wide pool addressed by uint32 index. */
+ * opening a session after warm-up allocates nothing. An edge holds its
+ * first message or two itself (tr_edgebuf); the others are 16-byte records
+ * in one machine-wide pool addressed by uint32 index. */
 #ifndef TR_CORE_MACHINE_INTERNAL_H
 #define TR_CORE_MACHINE_INTERNAL_H
 
@@ -20,10 +21,19 @@
 
 /* ---- buffer entries ---- */
 
-/* label packs the label id (low 24 bits) and the value kind (high 8), so a
- * receive checks label and kind in one compare. */
+/* A message's label and value kind packed in one word (kind in the low 3
+ * bits, the label id above), so that a receive checks label and kind in
+ * one compare, and a label below 2^13 fits 16 bits as it is (lk16, kept
+ * inline in an edge). Label ids stay below 2^24 (ingress_valid). */
 #define TR_LABEL_BITS 24
-#define TR_LK(label, kind) ((uint32_t)(label) | ((uint32_t)(kind) << TR_LABEL_BITS))
+#define TR_LK_KIND_BITS 3
+#define TR_LK(label, kind) ((uint32_t)(label) << TR_LK_KIND_BITS | (uint32_t)(kind))
+#define TR_LK_LABEL(lk) ((uint32_t)(lk) >> TR_LK_KIND_BITS)
+#define TR_LK_KIND(lk) ((uint32_t)(lk) & ((1u << TR_LK_KIND_BITS) - 1))
+_Static_assert(TR_SORT_KIND_COUNT_ <= 1u << TR_LK_KIND_BITS, "a kind fits TR_LK's bits");
+
+/* A TR_LK that fits the 16 bits of an inline message (tr_edgebuf). */
+#define TR_LK16_MAX 0xffffu
 
 typedef struct tr_entry {
 	uint32_t next;
@@ -117,15 +127,29 @@ typedef struct tr_coro {
 } tr_coro;
 _Static_assert(sizeof(tr_coro) == 24, "tr_coro stays 24 bytes: memory per role");
 
+/* An edge's FIFO: its first one or two messages may sit in the edge
+ * itself (nin of them, in lk16[0], lk16[1]), the rest are pool entries in
+ * a circular list, `tail` the newest (its next is the oldest), so one
+ * index serves both ends. The two inline messages share one value word:
+ * one of them is Unit, whose value nothing reads (accept), which is the
+ * common pair of a choice's label and the payload after it; a lone reply
+ * is inline too. A message goes inline only while every message before
+ * it is, so the order never needs a copy. Why: the pool's free list and
+ * links cost about three times the inline path's instructions, with
+ * loads that wait on each other; with every message pooled fanout and
+ * twobuyer ran 9 % slower (issue 6, BENCHMARKS.md §5). The 8 bytes more
+ * per edge come back at scale, where a pending reply holds no entry. */
 typedef struct tr_edgebuf {
-	uint32_t head, tail; /* entry indices, meaningless while count is 0 */
-	uint16_t count;
+	uint64_t bits;       /* the payload of the inline messages, if any */
+	uint16_t lk16[2];    /* inline messages: their TR_LK (<= TR_LK16_MAX) */
+	uint32_t tail;       /* newest pool entry, meaningless while none */
+	uint16_t count;      /* messages: the inline ones and the pool's */
 	uint16_t cap;
 	uint16_t credit;     /* REMOTE_SEND: credits left; REMOTE_RECV: owed back */
 	uint8_t flags;
-	uint8_t pad_;
+	uint8_t nin;         /* inline messages, 0 to 2: the first nin of count */
 } tr_edgebuf;
-_Static_assert(sizeof(tr_edgebuf) == 16, "tr_edgebuf stays 16 bytes");
+_Static_assert(sizeof(tr_edgebuf) == 24, "tr_edgebuf stays 24 bytes");
 
 typedef struct tr_session_ext tr_session_ext;
 typedef struct tr_image_rt tr_image_rt;

@@ -124,7 +124,7 @@ dispatch:
 		if (!take(m, s, c, e, ei, insn->peer, &en, &nrecv))
 			goto blocked;
 		if (TR_UNLIKELY(en.lk != insn->b)) {
-			*fk = (en.lk & ((1u << TR_LABEL_BITS) - 1)) != insn->a ? TR_FAULT_UNKNOWN_LABEL
+			*fk = TR_LK_LABEL(en.lk) != insn->a ? TR_FAULT_UNKNOWN_LABEL
 			                                                      : TR_FAULT_TYPE_VIOLATION;
 			out = OUT_FAULT;
 			goto leave;
@@ -182,7 +182,7 @@ dispatch:
 		const tr_dentry *te = rt->dent + insn->a, *end = te + insn->b;
 		while (te < end && te->as.b != en.lk)
 			te++;
-		uint32_t label = en.lk & ((1u << TR_LABEL_BITS) - 1);
+		uint32_t label = TR_LK_LABEL(en.lk);
 		if (TR_UNLIKELY(te == end)) {
 			*fk = choose_fault(rt, insn, label);
 			out = OUT_FAULT;
