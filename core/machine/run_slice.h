@@ -125,7 +125,7 @@ dispatch:
 			goto blocked;
 		if (TR_UNLIKELY(en.lk != insn->b)) {
 			*fk = TR_LK_LABEL(en.lk) != insn->a ? TR_FAULT_UNKNOWN_LABEL
-			                                                      : TR_FAULT_TYPE_VIOLATION;
+			                                    : TR_FAULT_TYPE_VIOLATION;
 			out = OUT_FAULT;
 			goto leave;
 		}
