@@ -118,7 +118,7 @@ rt_make_id(uint32_t home, uint32_t hostbit, uint32_t slot, uint32_t gen)
 
 enum { RS_PENDING = 0, RS_OPEN = 1, RS_CLOSING = 2, RS_DONE = 3 };
 enum { PART_NONE = 0, PART_OPEN = 1, PART_DONE = 2 };
-enum { CMD_OPEN = 1, CMD_POST = 2, CMD_CANCEL = 3, CMD_STOP = 4 };
+enum { CMD_OPEN = 1, CMD_POST = 2, CMD_CANCEL = 3, CMD_STOP = 4, CMD_PREPARE = 5 };
 
 /* What every command starts with; OPEN is nothing more (the session
  * record carries it), the others are an rt_cmd. op and heap are bytes so
@@ -394,6 +394,9 @@ struct tr_runtime {
 		host_dropped;
 	pthread_mutex_t drain_lock;
 	pthread_cond_t drain_cv;
+	/* PREPAREs not yet done by their worker (register_image waits on
+	 * drain_cv for 0) */
+	_Atomic uint32_t preparing;
 };
 
 /* ---- aligned allocation through a tr_allocator ---- */
@@ -1109,6 +1112,18 @@ rt_drain_cmds(rt_worker *w)
 		case CMD_STOP:
 			rt_handle_stop(w, c->reason);
 			break;
+		case CMD_PREPARE:
+			/* Failure costs nothing but the head start: the first
+			 * sessions then allocate as they open. */
+			(void)tr_machine_prepare(w->m, rt->images[c->label]);
+			/* acq_rel: the last one wakes register_image, which
+			 * re-checks under drain_lock (no lost wake-up) */
+			if (atomic_fetch_sub_explicit(&rt->preparing, 1, memory_order_acq_rel) == 1) {
+				pthread_mutex_lock(&rt->drain_lock);
+				pthread_cond_broadcast(&rt->drain_cv);
+				pthread_mutex_unlock(&rt->drain_lock);
+			}
+			break;
 		default:
 			break;
 		}
@@ -1559,6 +1574,18 @@ tr_runtime_create(const tr_runtime_config *cfg, tr_runtime **out)
 	pthread_mutex_init(&rt->drain_lock, NULL);
 	pthread_cond_init(&rt->drain_cv, NULL);
 	rt->key_ok = pthread_key_create(&rt->key, rt_host_record_dtor) == 0;
+	/* The handler table's first segment and buckets now, written
+	 * through, not on the first open (a fresh page costs this VM a few
+	 * microseconds to fault in). */
+	for (uint32_t b = 0; b < RT_HBUCKETS; b++)
+		atomic_init(&rt->hbucket[b], 0);
+	rt_hentry *hseg0 = tr_calloc(a, RT_HSEG_SIZE, sizeof *hseg0);
+	if (hseg0 == NULL) {
+		st = TR_E_NOMEM;
+		goto fail_destroy;
+	}
+	memset(hseg0, 0, RT_HSEG_SIZE * sizeof *hseg0);
+	atomic_store_explicit(&rt->hseg[0], hseg0, memory_order_relaxed);
 
 	rt->rings = tr_calloc(a, (size_t)rt->T * rt->T, sizeof(tr_xring));
 	rt->w = tr_calloc(a, rt->T, sizeof(rt_worker *));
@@ -1638,17 +1665,63 @@ rt_image_index(tr_runtime *rt, const tr_image *img)
 	return -1;
 }
 
+/* Whether the calling thread is one of rt's workers. */
+static bool
+rt_on_worker(tr_runtime *rt)
+{
+	for (uint32_t i = 0; i < rt->T; i++)
+		if (rt->w[i]->started && pthread_equal(rt->w[i]->thread, pthread_self()))
+			return true;
+	return false;
+}
+
+/* Every worker prepares its machine for image index i (CMD_PREPARE,
+ * tr_machine_prepare), and the call returns when all have, so that the
+ * first sessions' latency is the steady state's. Under stop_lock, which
+ * stop holds from its STOP to the join: the workers are running and will
+ * take the commands. Best effort: a command that cannot be allocated is
+ * skipped (that worker's first sessions allocate as they open). */
+static void
+rt_prepare_all(tr_runtime *rt, uint32_t i)
+{
+	if (rt_on_worker(rt))
+		return; /* we would wait for ourselves */
+	pthread_mutex_lock(&rt->stop_lock);
+	if (!rt->stopped && !atomic_load_explicit(&rt->stopping, memory_order_seq_cst)) {
+		for (uint32_t k = 0; k < rt->T; k++) {
+			rt_cmd *c = tr_alloc(rt->a, sizeof *c);
+			if (c == NULL)
+				continue;
+			memset(c, 0, sizeof *c);
+			c->hdr.op = CMD_PREPARE;
+			c->hdr.heap = true;
+			c->label = i;
+			atomic_fetch_add_explicit(&rt->preparing, 1, memory_order_relaxed);
+			tr_mpsc_push_mpsc(&rt->w[k]->cmds, &c->hdr.node);
+			tr_parker_wake_any(&rt->w[k]->park);
+		}
+		pthread_mutex_lock(&rt->drain_lock);
+		/* Acquire: pairs with the workers' acq_rel decrements. */
+		while (atomic_load_explicit(&rt->preparing, memory_order_acquire) > 0)
+			pthread_cond_wait(&rt->drain_cv, &rt->drain_lock);
+		pthread_mutex_unlock(&rt->drain_lock);
+	}
+	pthread_mutex_unlock(&rt->stop_lock);
+}
+
 tr_status
 tr_runtime_register_image(tr_runtime *rt, const tr_image *img)
 {
 	tr_status st = TR_OK;
+	uint32_t n = 0;
+	bool added = false;
 
 	if (rt == NULL || img == NULL)
 		return TR_E_INVALID;
 	pthread_mutex_lock(&rt->img_lock);
 	if (rt_image_index(rt, img) >= 0)
 		goto out_unlock;
-	uint32_t n = atomic_load_explicit(&rt->nimages, memory_order_relaxed);
+	n = atomic_load_explicit(&rt->nimages, memory_order_relaxed);
 	if (n == RT_MAX_IMAGES) {
 		st = TR_E_LIMIT;
 		goto out_unlock;
@@ -1656,8 +1729,11 @@ tr_runtime_register_image(tr_runtime *rt, const tr_image *img)
 	rt->images[n] = img;
 	/* Release: publishes images[n]; pairs with rt_image_index. */
 	atomic_store_explicit(&rt->nimages, n + 1, memory_order_release);
+	added = true;
 out_unlock:
 	pthread_mutex_unlock(&rt->img_lock);
+	if (added)
+		rt_prepare_all(rt, n);
 	return st;
 }
 

@@ -652,6 +652,12 @@ tr_sched_add(tr_sched *s, uint32_t id, uint32_t priority, bool token)
 	return TR_OK;
 }
 
+tr_status
+tr_sched_reserve(tr_sched *s, uint32_t n)
+{
+	return n <= s->cap ? TR_OK : grow(s, n);
+}
+
 void
 tr_sched_remove(tr_sched *s, uint32_t id)
 {

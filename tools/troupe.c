@@ -882,6 +882,14 @@ run_on_machine(const run_opts *o, const tr_image *img, tr_synth *syn,
 		         tr_status_str(st));
 		return EXIT_RUNFAIL;
 	}
+	/* start-up, not session creation (WORKLOADS.md): as the runtime does
+	 * when an image is registered */
+	if ((st = tr_machine_prepare(m, img)) != TR_OK) {
+		tr_machine_free(m);
+		snprintf(rr->why, sizeof rr->why, "cannot prepare the machine: %s",
+		         tr_status_str(st));
+		return EXIT_RUNFAIL;
+	}
 	/* One zeroed array for every role state: zero is the synthetic
 	 * handler's initial state, and pages not touched cost nothing. */
 	states = calloc(o->sessions * nroles, ssz);

@@ -594,12 +594,18 @@ table_insert_raw(uint32_t *t, uint8_t *t8, uint32_t cap, uint32_t ref, uint32_t 
 }
 
 static tr_status
-table_reserve(tr_machine *m)
+table_reserve_n(tr_machine *m, uint32_t more)
 {
 	/* load factor at most 3/4: linear probing stays short, memory small */
-	if ((uint64_t)(m->nsessions + 1) * 4 <= (uint64_t)m->table_cap * 3)
+	uint64_t need = ((uint64_t)m->nsessions + more) * 4;
+	if (need <= (uint64_t)m->table_cap * 3)
 		return TR_OK;
-	uint32_t cap = m->table_cap ? m->table_cap * 2 : 64;
+	uint64_t c = m->table_cap ? (uint64_t)m->table_cap * 2 : 64;
+	while (need > c * 3)
+		c *= 2;
+	if (c > (1ull << 31))
+		return TR_E_NOMEM;
+	uint32_t cap = (uint32_t)c;
 	uint32_t *t = tr_calloc(m->a, cap, sizeof *t);
 	uint8_t *t8 = tr_alloc(m->a, cap);
 	if (!t || !t8) {
@@ -617,6 +623,12 @@ table_reserve(tr_machine *m)
 	m->table_tag = t8;
 	m->table_cap = cap;
 	return TR_OK;
+}
+
+static tr_status
+table_reserve(tr_machine *m)
+{
+	return table_reserve_n(m, 1);
 }
 
 /* Backward-shift deletion keeps probe chains whole without tombstones. */
@@ -889,6 +901,31 @@ range_add(tr_machine *m, tr_image_rt *rt, char *chunk, uint32_t *first_id)
 	return TR_OK;
 }
 
+/* A new chunk of blocks for rt (the last is used up), with its ids. */
+static tr_status
+chunk_add(tr_machine *m, tr_image_rt *rt)
+{
+	void **cs = grow_array(m, rt->chunks, &rt->cap_chunks, rt->nchunks + 1, sizeof *cs, 16);
+	if (!cs)
+		return TR_E_NOMEM;
+	rt->chunks = cs;
+	if (!rt->chunk_blocks)
+		rt->chunk_blocks = chunk_blocks(rt->block_size, rt->nroles);
+	char *chunk = tr_alloc(m->a, rt->block_size * rt->chunk_blocks);
+	if (!chunk)
+		return TR_E_NOMEM;
+	tr_status st = range_add(m, rt, chunk, &rt->chunk_first_id);
+	if (st) {
+		tr_free(m->a, chunk, rt->block_size * rt->chunk_blocks);
+		return st;
+	}
+	rt->chunks[rt->nchunks++] = chunk;
+	rt->chunk_next = chunk;
+	rt->chunk_left = rt->chunk_blocks;
+	m->st.bytes += rt->block_size * rt->chunk_blocks;
+	return TR_OK;
+}
+
 /* A block and the first of its scheduler ids (role r's is *idb + r). A
  * block keeps its ids for the machine's life: co[0].id holds the first
  * while the block is free (reap leaves ids alone, open rewrites them with
@@ -904,24 +941,9 @@ block_get(tr_machine *m, tr_image_rt *rt, tr_session **out, uint32_t *idb)
 		return TR_OK;
 	}
 	if (!rt->chunk_left) {
-		void **cs = grow_array(m, rt->chunks, &rt->cap_chunks, rt->nchunks + 1, sizeof *cs, 16);
-		if (!cs)
-			return TR_E_NOMEM;
-		rt->chunks = cs;
-		if (!rt->chunk_blocks)
-			rt->chunk_blocks = chunk_blocks(rt->block_size, rt->nroles);
-		char *chunk = tr_alloc(m->a, rt->block_size * rt->chunk_blocks);
-		if (!chunk)
-			return TR_E_NOMEM;
-		tr_status st = range_add(m, rt, chunk, &rt->chunk_first_id);
-		if (st) {
-			tr_free(m->a, chunk, rt->block_size * rt->chunk_blocks);
+		tr_status st = chunk_add(m, rt);
+		if (st)
 			return st;
-		}
-		rt->chunks[rt->nchunks++] = chunk;
-		rt->chunk_next = chunk;
-		rt->chunk_left = rt->chunk_blocks;
-		m->st.bytes += rt->block_size * rt->chunk_blocks;
 	}
 	s = (tr_session *)rt->chunk_next;
 	*idb = rt->chunk_first_id + (rt->chunk_blocks - rt->chunk_left) * rt->nroles;
@@ -1182,6 +1204,26 @@ session_close(tr_machine *m, tr_session *s)
 }
 
 /* ---- sessions ---- */
+
+tr_status
+tr_machine_prepare(tr_machine *m, const tr_image *img)
+{
+	if (!m || !img || img->nroles == 0 || img->nroles > TR_MAX_ROLES)
+		return TR_E_INVALID;
+	tr_image_rt *rt = image_rt_get(m, img);
+	if (!rt)
+		return TR_E_NOMEM;
+	if (!rt->free_blocks && !rt->chunk_left) {
+		tr_status st = chunk_add(m, rt);
+		if (st)
+			return st;
+	}
+	if (tr_sched_reserve(&m->sched, m->next_coro) != TR_OK ||
+	    table_reserve_n(m, rt->chunk_left + 1) != TR_OK ||
+	    (!m->pool.cap && !pool_grow(m)))
+		return TR_E_NOMEM;
+	return TR_OK;
+}
 
 tr_status
 tr_machine_open_session(tr_machine *m, const tr_image *img, const tr_handler *h,

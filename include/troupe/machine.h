@@ -211,6 +211,21 @@ TR_API tr_status tr_machine_open_session(tr_machine *m, const tr_image *img,
                                          const tr_session_opts *opts,
                                          tr_session_id *id);
 
+/* Get ready for sessions of img before the first opens: decode its code
+ * for this machine and allocate what its first sessions would otherwise
+ * allocate as they open (a chunk of session blocks with their scheduler
+ * ids, room for them in the session table, the buffer pool's first
+ * entries; a handler the machine has not seen is still copied at its
+ * first open), so that on a fresh machine the first sessions' latency is
+ * the steady state's, as a server wants from its start-up. Optional:
+ * tr_machine_open_session does the same on demand. Calling it again, or
+ * for an image the machine already runs, allocates at most the next
+ * chunk. img must then outlive the machine (its decoded copy is kept).
+ * Errors: TR_E_INVALID (NULL m or img, an image with no roles or more
+ * than the machine allows), TR_E_LIMIT (scheduler ids exhausted),
+ * TR_E_NOMEM; what was made ready before the error stays. */
+TR_API tr_status tr_machine_prepare(tr_machine *m, const tr_image *img);
+
 /* Cancel a session: every non-terminal coroutine faults CANCELLED and the
  * session closes. TR_E_NOT_FOUND for an unknown or reaped id. */
 TR_API tr_status tr_machine_cancel(tr_machine *m, tr_session_id id);

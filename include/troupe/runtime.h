@@ -137,8 +137,16 @@ TR_API tr_status tr_runtime_create(const tr_runtime_config *cfg, tr_runtime **ou
 TR_API tr_status tr_runtime_release(tr_runtime *rt);
 
 /* Allow sessions of img. The runtime does not take ownership: img must
- * outlive the runtime. Registering an image twice is a no-op. Errors:
- * TR_E_INVALID (NULL), TR_E_LIMIT (more than 64 images). */
+ * outlive the runtime. Registering an image twice is a no-op. The first
+ * time, every worker prepares its machine for img (tr_machine_prepare:
+ * its code decoded, room for the first sessions allocated) and the call
+ * returns when all have, so that the first sessions open as fast as later
+ * ones; from a worker thread (a handler, on_complete), or once stop has
+ * begun, it does not wait and the workers prepare nothing (the first
+ * sessions then do it as they open). A worker that runs out of memory
+ * preparing is not an error here: its sessions allocate as they open and
+ * report it there. Any thread. Errors: TR_E_INVALID (NULL), TR_E_LIMIT
+ * (more than 64 images). */
 TR_API tr_status tr_runtime_register_image(tr_runtime *rt, const tr_image *img);
 
 typedef struct tr_runtime_session_opts {

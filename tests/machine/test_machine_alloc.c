@@ -80,6 +80,76 @@ test_zero_alloc_per_message(void **state)
 	tr_image_free(img);
 }
 
+/* tr_machine_prepare: after it, the first sessions of the image (as many
+ * as its first chunk holds) open and run without one allocation but the
+ * copy of their handler; bad
+ * arguments are refused; a failing allocation at any point leaves a
+ * machine that still opens and runs sessions (and frees everything). */
+static void
+test_prepare(void **state)
+{
+	(void)state;
+	tr_image *img = mt_image_example("twobuyer");
+	tr_counting_allocator ca;
+	tr_counting_allocator_init(&ca, NULL);
+	tr_machine_config cfg;
+	tr_machine_config_default(&cfg);
+	cfg.allocator = &ca.base;
+	tr_machine *m = NULL;
+	assert_int_equal(tr_machine_create(&cfg, &m), TR_OK);
+	assert_int_equal(tr_machine_prepare(NULL, img), TR_E_INVALID);
+	assert_int_equal(tr_machine_prepare(m, NULL), TR_E_INVALID);
+	assert_int_equal(tr_machine_prepare(m, img), TR_OK);
+	assert_int_equal(tr_machine_prepare(m, img), TR_OK); /* again: nothing */
+	size_t allocs0 = ca.allocs, reallocs0 = ca.reallocs;
+	tr_handler h = mt_handler(&(mt_ctx){0});
+	enum { S = 100 };
+	mt_open(m, img, &h, 3, NULL);
+	/* the first open copies the handler and grows the handler table (a
+	 * realloc from NULL, counted as an alloc too) */
+	assert_true(ca.allocs - allocs0 <= 2 && ca.reallocs - reallocs0 <= 1);
+	allocs0 = ca.allocs, reallocs0 = ca.reallocs;
+	for (int i = 1; i < S; i++)
+		mt_open(m, img, &h, 3, NULL);
+	tr_run_result rr;
+	assert_int_equal(tr_machine_run(m, 1u << 20, &rr), TR_OK);
+	assert_int_equal(rr, TR_RUN_ALL_DONE);
+	assert_int_equal(ca.allocs, allocs0);
+	assert_int_equal(ca.reallocs, reallocs0);
+	tr_session_summary sum[S];
+	size_t n;
+	assert_int_equal(tr_machine_reap_closed_sessions(m, sum, S, &n), TR_OK);
+	assert_int_equal(n, S);
+	for (size_t i = 0; i < n; i++)
+		assert_true(sum[i].ok);
+	tr_machine_free(m);
+	assert_int_equal(ca.live_bytes, 0);
+	mt_free_states();
+
+	/* the k-th allocation of prepare fails, for every k it makes */
+	for (size_t k = 1; k < 64; k++) {
+		tr_counting_allocator_init(&ca, NULL);
+		assert_int_equal(tr_machine_create(&cfg, &m), TR_OK);
+		ca.fail_after = k;
+		tr_status st = tr_machine_prepare(m, img);
+		bool failed = ca.fail_after == 0; /* the failure was used */
+		ca.fail_after = 0;
+		assert_true(st == (failed ? TR_E_NOMEM : TR_OK));
+		mt_open(m, img, &h, 2, NULL);
+		assert_int_equal(tr_machine_run(m, 1u << 20, &rr), TR_OK);
+		assert_int_equal(rr, TR_RUN_ALL_DONE);
+		assert_int_equal(tr_machine_reap_closed_sessions(m, sum, 1, &n), TR_OK);
+		assert_int_equal(n, 1);
+		assert_true(sum[0].ok);
+		tr_machine_free(m);
+		assert_int_equal(ca.live_bytes, 0);
+		mt_free_states();
+		if (!failed)
+			break;
+	}
+	tr_image_free(img);
+}
+
 static double
 bytes_per_session(const char *name, int S)
 {
@@ -324,6 +394,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_zero_alloc_per_message),
+		cmocka_unit_test(test_prepare),
 		cmocka_unit_test(test_memory_per_session),
 		cmocka_unit_test(test_table_lookups),
 		cmocka_unit_test(test_id_ranges),

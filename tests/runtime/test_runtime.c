@@ -522,6 +522,73 @@ test_start_gate(void **state)
 	tr_runtime_free(rt);
 }
 
+/* register_image has every worker prepare for the image and waits for
+ * them (tr_machine_prepare): from the host, from a worker (on_complete,
+ * where waiting for the workers would wait for itself: it must return at
+ * once) and after stop (no worker left to wait for), it returns, and
+ * sessions of images registered each way run. */
+typedef struct reg_ctx {
+	rt_done d;
+	tr_runtime *rt;
+	const tr_image *img;
+	_Atomic int registered; /* 1 + the status of the call from on_complete */
+} reg_ctx;
+
+static void
+reg_cb(void *ctx, const tr_runtime_summary *s)
+{
+	reg_ctx *r = ctx;
+	rt_done_cb(&r->d, s);
+	int none = 0;
+	if (atomic_compare_exchange_strong(&r->registered, &none, -1))
+		atomic_store(&r->registered, 1 + (int)tr_runtime_register_image(r->rt, r->img));
+}
+
+static void
+test_register_prepares(void **state)
+{
+	(void)state;
+	for (uint32_t threads = 1; threads <= 3; threads++) {
+		reg_ctx r;
+		memset(&r, 0, sizeof r);
+		r.img = g_ring.img;
+		tr_runtime_config c;
+		tr_runtime_config_default(&c);
+		c.threads = threads;
+		c.on_complete = reg_cb;
+		c.complete_ctx = &r;
+		assert_int_equal(tr_runtime_create(&c, &r.rt), TR_OK);
+		/* from the host: every worker prepares, then sessions run */
+		assert_int_equal(tr_runtime_register_image(r.rt, g_pp.img), TR_OK);
+		assert_int_equal(tr_runtime_register_image(r.rt, g_pp.img), TR_OK); /* no-op */
+		rt_wl_role roles[8];
+		void *ptrs[8];
+		for (int k = 0; k < 8; k++)
+			ptrs[k] = &roles[k];
+		tr_handler hp = rt_wl_handler(&g_pp), hr = rt_wl_handler(&g_ring);
+		tr_session_id id;
+		rt_wl_roles_init(roles, 2, 3);
+		assert_int_equal(tr_runtime_open_session(r.rt, g_pp.img, &hp, ptrs, NULL, &id), TR_OK);
+		assert_int_equal(tr_runtime_drain(r.rt, 10000), TR_OK);
+		/* its on_complete registered ring from a worker, and returned */
+		assert_int_equal(atomic_load(&r.registered), 1 + TR_OK);
+		rt_wl_roles_init(roles, 8, 3);
+		assert_int_equal(tr_runtime_open_session(r.rt, g_ring.img, &hr, ptrs, NULL, &id),
+		                 TR_OK);
+		assert_int_equal(tr_runtime_drain(r.rt, 10000), TR_OK);
+		assert_int_equal(atomic_load(&r.d.ok), 2);
+		assert_int_equal(atomic_load(&r.d.wrong_count), 0);
+		/* after stop: nothing to prepare, nothing to wait for */
+		assert_int_equal(tr_runtime_stop(r.rt, NULL), TR_OK);
+		rt_wl fan;
+		tr_error err;
+		assert_int_equal(rt_wl_init(&fan, TR_EXAMPLES, RT_WL_FANOUT, &err), TR_OK);
+		assert_int_equal(tr_runtime_register_image(r.rt, fan.img), TR_OK);
+		tr_runtime_free(r.rt);
+		rt_wl_fini(&fan);
+	}
+}
+
 /* Done-when 5: stop with many live sessions (that would run for ever)
  * returns with one summary per session and frees every record. */
 static void
@@ -911,6 +978,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_fault_spread),
 		cmocka_unit_test(test_stop_under_load),
 		cmocka_unit_test(test_start_gate),
+		cmocka_unit_test(test_register_prepares),
 		cmocka_unit_test(test_stop_local_states),
 		cmocka_unit_test(test_summary_fields),
 		cmocka_unit_test(test_priority),
