@@ -108,6 +108,40 @@ h_topology(void *vctx, uint64_t tick, tr_topology_event *out, uint32_t max)
 	return n;
 }
 
+static tr_status
+noop_send(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t label, tr_value v)
+{
+	(void)ctx, (void)id, (void)from, (void)to, (void)label, (void)v;
+	return TR_OK;
+}
+
+static void
+noop_credit(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t n)
+{
+	(void)ctx, (void)id, (void)from, (void)to, (void)n;
+}
+
+tr_remote_ops
+mt_remote_noop(void)
+{
+	tr_remote_ops ops = {noop_send, noop_credit, NULL, 0};
+	return ops;
+}
+
+tr_machine *
+mt_new_machine(bool trace)
+{
+	tr_machine_config cfg;
+	tr_machine_config_default(&cfg);
+	if (trace)
+		cfg.trace_mode = TR_TRACE_ALL;
+	tr_machine *m = NULL;
+	assert_int_equal(tr_machine_create(&cfg, &m), TR_OK);
+	tr_remote_ops ops = mt_remote_noop();
+	assert_int_equal(tr_machine_set_remote(m, &ops), TR_OK);
+	return m;
+}
+
 tr_handler
 mt_handler(mt_ctx *ctx)
 {

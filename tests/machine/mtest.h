@@ -40,6 +40,14 @@ typedef struct mt_ctx {
 
 tr_handler mt_handler(mt_ctx *ctx);
 
+/* Remote ops that accept every message and credit and do nothing: for
+ * tests that open sessions with roles elsewhere (roles_here). */
+tr_remote_ops mt_remote_noop(void);
+
+/* A machine with default settings, tracing everything when `trace`, and
+ * mt_remote_noop() as its remote ops. */
+tr_machine *mt_new_machine(bool trace);
+
 /* Open one session of img with fresh role states (rounds each); the role
  * state array is allocated and kept until mt_free_states(). */
 tr_session_id mt_open(tr_machine *m, const tr_image *img, const tr_handler *h,

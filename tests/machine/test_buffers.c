@@ -114,6 +114,29 @@ check_fifo(const tr_trace *t)
 	assert_int_equal(nsent, nrecv);
 }
 
+/* Open a session of img on m under the recording handler, its two role
+ * states at rs. */
+static void
+open_two(tr_machine *m, const tr_image *img, role_state *rs)
+{
+	tr_handler h = {b_send, b_recv, b_choose, NULL, NULL, NULL};
+	void *ptrs[2] = {&rs[0], &rs[1]};
+	tr_session_opts o = {0};
+	o.role_state = ptrs;
+	o.full_policy = -1;
+	tr_session_id id;
+	assert_int_equal(tr_machine_open_session(m, img, &h, &o, &id), TR_OK);
+}
+
+/* Run m until every session is done. */
+static void
+run_all(tr_machine *m)
+{
+	tr_run_result res;
+	assert_int_equal(tr_machine_run(m, 1u << 24, &res), TR_OK);
+	assert_int_equal(res, TR_RUN_ALL_DONE);
+}
+
 /* Run `sessions` Burst sessions on one machine to the end; every one must
  * complete with every payload checked (b_recv), and with a trace, every
  * edge must deliver what was sent, in order. */
@@ -132,21 +155,13 @@ run_burst(tr_policy policy, uint64_t seed, uint32_t slice, uint32_t capacity, bo
 		cfg.trace_mode = TR_TRACE_ALL;
 	tr_machine *m = NULL;
 	assert_int_equal(tr_machine_create(&cfg, &m), TR_OK);
-	tr_handler h = {b_send, b_recv, b_choose, NULL, NULL, NULL};
 	role_state *rs = calloc(2 * sessions, sizeof *rs);
 	assert_non_null(rs);
 	for (unsigned i = 0; i < sessions; i++) {
-		void *ptrs[2] = {&rs[2 * i], &rs[2 * i + 1]};
 		rs[2 * i].rounds_left = ROUNDS;
-		tr_session_opts o = {0};
-		o.role_state = ptrs;
-		o.full_policy = -1;
-		tr_session_id id;
-		assert_int_equal(tr_machine_open_session(m, img, &h, &o, &id), TR_OK);
+		open_two(m, img, &rs[2 * i]);
 	}
-	tr_run_result res;
-	assert_int_equal(tr_machine_run(m, 1u << 24, &res), TR_OK);
-	assert_int_equal(res, TR_RUN_ALL_DONE);
+	run_all(m);
 	tr_session_summary sum[8];
 	size_t got = 0, n;
 	do {
@@ -229,17 +244,9 @@ test_large_label_ids(void **state)
 		cfg.trace_mode = TR_TRACE_ALL;
 		tr_machine *m = NULL;
 		assert_int_equal(tr_machine_create(&cfg, &m), TR_OK);
-		tr_handler h = {b_send, b_recv, b_choose, NULL, NULL, NULL};
 		role_state rs[2] = {{0}};
-		void *ptrs[2] = {&rs[0], &rs[1]};
-		tr_session_opts o = {0};
-		o.role_state = ptrs;
-		o.full_policy = -1;
-		tr_session_id id;
-		assert_int_equal(tr_machine_open_session(m, img, &h, &o, &id), TR_OK);
-		tr_run_result res;
-		assert_int_equal(tr_machine_run(m, 1u << 24, &res), TR_OK);
-		assert_int_equal(res, TR_RUN_ALL_DONE);
+		open_two(m, img, rs);
+		run_all(m);
 		tr_session_summary sum;
 		size_t n;
 		assert_int_equal(tr_machine_reap_closed_sessions(m, &sum, 1, &n), TR_OK);
@@ -269,19 +276,6 @@ test_large_label_ids(void **state)
 	tr_image_free(img);
 }
 
-static tr_status
-dummy_send(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t label, tr_value v)
-{
-	(void)ctx, (void)id, (void)from, (void)to, (void)label, (void)v;
-	return TR_OK;
-}
-
-static void
-dummy_credit(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t n)
-{
-	(void)ctx, (void)id, (void)from, (void)to, (void)n;
-}
-
 static const char *oneway =
 	"protocol OneWay =\n"
 	"  roles A, B\n"
@@ -297,13 +291,7 @@ test_host_unit_value(void **state)
 {
 	(void)state;
 	tr_image *img = mt_image_text(oneway);
-	tr_machine_config cfg;
-	tr_machine_config_default(&cfg);
-	cfg.trace_mode = TR_TRACE_ALL;
-	tr_machine *m = NULL;
-	assert_int_equal(tr_machine_create(&cfg, &m), TR_OK);
-	tr_remote_ops ops = {dummy_send, dummy_credit, NULL, 0};
-	assert_int_equal(tr_machine_set_remote(m, &ops), TR_OK);
+	tr_machine *m = mt_new_machine(true);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
 	tr_session_opts o = {0};

@@ -19,19 +19,6 @@
 #define OTHERS 1000
 #define R 4
 
-static tr_status
-dummy_send(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t label, tr_value v)
-{
-	(void)ctx, (void)id, (void)from, (void)to, (void)label, (void)v;
-	return TR_OK;
-}
-
-static void
-dummy_credit(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t n)
-{
-	(void)ctx, (void)id, (void)from, (void)to, (void)n;
-}
-
 enum fault_case { WRONG_TYPE, UNKNOWN_LABEL, HANDLER_ERROR, TIMEOUT, NO_PROGRESS, CRASH, NCASES };
 static const tr_fault_kind expected_kind[NCASES] = {
 	TR_FAULT_TYPE_VIOLATION, TR_FAULT_UNKNOWN_LABEL, TR_FAULT_INVOKE,
@@ -42,13 +29,7 @@ static void
 run_case(enum fault_case fc)
 {
 	tr_image *img = mt_image_example("pingpong");
-	tr_machine_config cfg;
-	tr_machine_config_default(&cfg);
-	cfg.trace_mode = TR_TRACE_ALL;
-	tr_machine *m = NULL;
-	assert_int_equal(tr_machine_create(&cfg, &m), TR_OK);
-	tr_remote_ops ops = {dummy_send, dummy_credit, NULL, 0};
-	assert_int_equal(tr_machine_set_remote(m, &ops), TR_OK);
+	tr_machine *m = mt_new_machine(true);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
 

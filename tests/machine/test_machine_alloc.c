@@ -36,18 +36,27 @@ pp_choose(void *ctx, const tr_effect *e, const uint32_t *labels, uint32_t n, uin
 	return TR_OK;
 }
 
+/* A machine with default settings whose every allocation goes through
+ * *ca (initialised here). */
+static tr_machine *
+counting_machine(tr_counting_allocator *ca)
+{
+	tr_counting_allocator_init(ca, NULL);
+	tr_machine_config cfg;
+	tr_machine_config_default(&cfg);
+	cfg.allocator = &ca->base;
+	tr_machine *m = NULL;
+	assert_int_equal(tr_machine_create(&cfg, &m), TR_OK);
+	return m;
+}
+
 static void
 test_zero_alloc_per_message(void **state)
 {
 	(void)state;
 	tr_image *img = mt_image_example("pingpong");
 	tr_counting_allocator ca;
-	tr_counting_allocator_init(&ca, NULL);
-	tr_machine_config cfg;
-	tr_machine_config_default(&cfg);
-	cfg.allocator = &ca.base;
-	tr_machine *m = NULL;
-	assert_int_equal(tr_machine_create(&cfg, &m), TR_OK);
+	tr_machine *m = counting_machine(&ca);
 	tr_handler h = {pp_send, NULL, pp_choose, NULL, NULL, NULL};
 	enum { S = 1000, ROUNDS = 400 };
 	int64_t *left = calloc(S * 2, sizeof *left);
@@ -91,12 +100,7 @@ test_prepare(void **state)
 	(void)state;
 	tr_image *img = mt_image_example("twobuyer");
 	tr_counting_allocator ca;
-	tr_counting_allocator_init(&ca, NULL);
-	tr_machine_config cfg;
-	tr_machine_config_default(&cfg);
-	cfg.allocator = &ca.base;
-	tr_machine *m = NULL;
-	assert_int_equal(tr_machine_create(&cfg, &m), TR_OK);
+	tr_machine *m = counting_machine(&ca);
 	assert_int_equal(tr_machine_prepare(NULL, img), TR_E_INVALID);
 	assert_int_equal(tr_machine_prepare(m, NULL), TR_E_INVALID);
 	assert_int_equal(tr_machine_prepare(m, img), TR_OK);
@@ -128,8 +132,7 @@ test_prepare(void **state)
 
 	/* the k-th allocation of prepare fails, for every k it makes */
 	for (size_t k = 1; k < 64; k++) {
-		tr_counting_allocator_init(&ca, NULL);
-		assert_int_equal(tr_machine_create(&cfg, &m), TR_OK);
+		m = counting_machine(&ca);
 		ca.fail_after = k;
 		tr_status st = tr_machine_prepare(m, img);
 		bool failed = ca.fail_after == 0; /* the failure was used */
@@ -155,12 +158,7 @@ bytes_per_session(const char *name, int S)
 {
 	tr_image *img = mt_image_example(name);
 	tr_counting_allocator ca;
-	tr_counting_allocator_init(&ca, NULL);
-	tr_machine_config cfg;
-	tr_machine_config_default(&cfg);
-	cfg.allocator = &ca.base;
-	tr_machine *m = NULL;
-	assert_int_equal(tr_machine_create(&cfg, &m), TR_OK);
+	tr_machine *m = counting_machine(&ca);
 	tr_handler h = {pp_send, NULL, pp_choose, NULL, NULL, NULL};
 	/* one session opened and reaped first, so that per-image and
 	 * per-handler data is in the baseline */

@@ -18,33 +18,6 @@ static const char *oneway =
 	"  A -> B : M1 of Int\n"
 	"  A -> B : M2 of Int\n";
 
-static tr_status
-dummy_send(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t label, tr_value v)
-{
-	(void)ctx, (void)id, (void)from, (void)to, (void)label, (void)v;
-	return TR_OK;
-}
-
-static void
-dummy_credit(void *ctx, tr_session_id id, uint32_t from, uint32_t to, uint32_t n)
-{
-	(void)ctx, (void)id, (void)from, (void)to, (void)n;
-}
-
-static tr_machine *
-new_machine(bool trace)
-{
-	tr_machine_config cfg;
-	tr_machine_config_default(&cfg);
-	if (trace)
-		cfg.trace_mode = TR_TRACE_ALL;
-	tr_machine *m = NULL;
-	assert_int_equal(tr_machine_create(&cfg, &m), TR_OK);
-	tr_remote_ops ops = {dummy_send, dummy_credit, NULL, 0};
-	assert_int_equal(tr_machine_set_remote(m, &ops), TR_OK);
-	return m;
-}
-
 static tr_step_result
 step(tr_machine *m)
 {
@@ -133,7 +106,7 @@ test_step1_n_zero(void **state)
 {
 	(void)state;
 	tr_image *img = mt_image_text(oneway);
-	tr_machine *m = new_machine(false);
+	tr_machine *m = mt_new_machine(false);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
 	mt_open(m, img, &h, 0, NULL);
@@ -155,7 +128,7 @@ test_step2_all_done(void **state)
 {
 	(void)state;
 	tr_image *img = mt_image_text(oneway);
-	tr_machine *m = new_machine(false);
+	tr_machine *m = mt_new_machine(false);
 	assert_int_equal(step(m), TR_STEP_ALL_DONE);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
@@ -176,7 +149,7 @@ test_step3_ingress_before_unblock(void **state)
 {
 	(void)state;
 	tr_image *img = mt_image_text(oneway);
-	tr_machine *m = new_machine(true);
+	tr_machine *m = mt_new_machine(true);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
 	tr_session_id id = open_receiver(m, img, &h);
@@ -205,7 +178,7 @@ test_step3_ingress_batch(void **state)
 {
 	(void)state;
 	tr_image *img = mt_image_text(oneway);
-	tr_machine *m = new_machine(true);
+	tr_machine *m = mt_new_machine(true);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
 	tr_session_id id = open_receiver(m, img, &h);
@@ -243,7 +216,7 @@ test_step3_batch_at_once_same_rounds(void **state)
 {
 	(void)state;
 	tr_image *img = mt_image_text(oneway);
-	tr_machine *mx = new_machine(false), *my = new_machine(false);
+	tr_machine *mx = mt_new_machine(false), *my = mt_new_machine(false);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
 	h.on_topology = NULL; /* its events would have to come first */
@@ -307,7 +280,7 @@ test_step3_batch_at_once_invalid(void **state)
 {
 	(void)state;
 	tr_image *img = mt_image_text(oneway);
-	tr_machine *m = new_machine(false);
+	tr_machine *m = mt_new_machine(false);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
 	h.on_topology = NULL;
@@ -356,7 +329,9 @@ test_remote_send_batch_partial(void **state)
 	tr_machine *m = NULL;
 	assert_int_equal(tr_machine_create(&cfg, &m), TR_OK);
 	take_one t = {0};
-	tr_remote_ops ops = {dummy_send, dummy_credit, &t, 0, take_one_batch};
+	tr_remote_ops ops = mt_remote_noop();
+	ops.ctx = &t;
+	ops.send_batch = take_one_batch;
 	assert_int_equal(tr_machine_set_remote(m, &ops), TR_OK);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
@@ -394,7 +369,7 @@ test_step3_topology_before_messages(void **state)
 {
 	(void)state;
 	tr_image *img = mt_image_text(oneway);
-	tr_machine *m = new_machine(true);
+	tr_machine *m = mt_new_machine(true);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
 	tr_session_id id = open_receiver(m, img, &h);
@@ -428,7 +403,7 @@ test_step4_timeout_before_unblock(void **state)
 {
 	(void)state;
 	tr_image *img = mt_image_text(oneway);
-	tr_machine *m = new_machine(true);
+	tr_machine *m = mt_new_machine(true);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
 	tr_session_id id = open_receiver(m, img, &h);
@@ -455,7 +430,7 @@ test_step5_senders_before_receivers(void **state)
 {
 	(void)state;
 	tr_image *img = mt_image_text(oneway);
-	tr_machine *m = new_machine(true);
+	tr_machine *m = mt_new_machine(true);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
 	tr_session_opts o2 = {0};
@@ -498,7 +473,7 @@ test_step6_progress_contract(void **state)
 {
 	(void)state;
 	tr_image *img = mt_image_text(oneway);
-	tr_machine *m = new_machine(true);
+	tr_machine *m = mt_new_machine(true);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
 	tr_session_opts o = {0};
@@ -537,7 +512,7 @@ test_step6_progress_kept(void **state)
 	                              "        continue Loop\n"
 	                              "      | Stop =>\n"
 	                              "        A -> B : Stop\n");
-	tr_machine *m = new_machine(false);
+	tr_machine *m = mt_new_machine(false);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
 	tr_session_opts o = {0};
@@ -564,7 +539,7 @@ test_step7_stuck(void **state)
 {
 	(void)state;
 	tr_image *img = mt_image_text(oneway);
-	tr_machine *m = new_machine(false);
+	tr_machine *m = mt_new_machine(false);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
 	(void)open_receiver(m, img, &h); /* opened at tick 0, blocks at 1 */
@@ -594,7 +569,7 @@ test_pc_per_role(void **state)
 	tr_image *img = mt_image_text(reply);
 	/* A: SEND Go, RECEIVE Back, HALT; B: RECEIVE Go, SEND Back, HALT */
 	for (int fail = 0; fail < 2; fail++) {
-		tr_machine *m = new_machine(true);
+		tr_machine *m = mt_new_machine(true);
 		mt_ctx ctx = {0};
 		tr_handler h = mt_handler(&ctx);
 		tr_session_id id = mt_open(m, img, &h, 0, NULL);
@@ -645,7 +620,7 @@ test_step10_fault(void **state)
 {
 	(void)state;
 	tr_image *img = mt_image_text(oneway);
-	tr_machine *m = new_machine(true);
+	tr_machine *m = mt_new_machine(true);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
 	tr_session_id id = mt_open(m, img, &h, 0, NULL);
@@ -678,7 +653,7 @@ test_step11_all_done_same_round(void **state)
 {
 	(void)state;
 	tr_image *img = mt_image_text(oneway);
-	tr_machine *m = new_machine(false);
+	tr_machine *m = mt_new_machine(false);
 	mt_ctx ctx = {0};
 	tr_handler h = mt_handler(&ctx);
 	mt_open(m, img, &h, 0, NULL);
@@ -705,7 +680,7 @@ test_stats_in_flight(void **state)
 	tr_handler h = mt_handler(&ctx);
 
 	/* local: A sends M1 and M2 and halts in the first round, B takes both */
-	tr_machine *m = new_machine(false);
+	tr_machine *m = mt_new_machine(false);
 	mt_open(m, img, &h, 0, NULL);
 	assert_int_equal(step(m), TR_STEP_CONTINUE);
 	assert_int_equal(stats_of(m).in_flight, 2);
@@ -723,7 +698,7 @@ test_stats_in_flight(void **state)
 	tr_machine_free(m);
 
 	/* only A here: its messages go to the remote side, none is buffered */
-	m = new_machine(false);
+	m = mt_new_machine(false);
 	tr_session_opts o = {0};
 	o.roles_here = 1u << 0;
 	mt_open(m, img, &h, 0, &o);
@@ -740,7 +715,7 @@ test_stats_in_flight(void **state)
 	                    "  roles A, B, C\n"
 	                    "  C -> B : M0 of Int\n"
 	                    "  A -> B : M1 of Int\n");
-	m = new_machine(false);
+	m = mt_new_machine(false);
 	o.roles_here = 1u << 1;
 	id = mt_open(m, img, &h, 0, &o);
 	assert_int_equal(step(m), TR_STEP_CONTINUE); /* B blocks on M0 */
