@@ -1579,7 +1579,7 @@ tr_runtime_create(const tr_runtime_config *cfg, tr_runtime **out)
 	 * microseconds to fault in). */
 	for (uint32_t b = 0; b < RT_HBUCKETS; b++)
 		atomic_init(&rt->hbucket[b], 0);
-	rt_hentry *hseg0 = tr_calloc(a, RT_HSEG_SIZE, sizeof *hseg0);
+	rt_hentry *hseg0 = tr_alloc(a, RT_HSEG_SIZE * sizeof *hseg0);
 	if (hseg0 == NULL) {
 		st = TR_E_NOMEM;
 		goto fail_destroy;
@@ -1678,9 +1678,12 @@ rt_on_worker(tr_runtime *rt)
 /* Every worker prepares its machine for image index i (CMD_PREPARE,
  * tr_machine_prepare), and the call returns when all have, so that the
  * first sessions' latency is the steady state's. Under stop_lock, which
- * stop holds from its STOP to the join: the workers are running and will
- * take the commands. Best effort: a command that cannot be allocated is
- * skipped (that worker's first sessions allocate as they open). */
+ * stop holds from its STOP to the join: unless stop has begun (then
+ * nothing is prepared) the workers are running and will take the
+ * commands. Stop is not called from a worker (runtime.h), so no worker
+ * waits for this lock while we wait for it. Best effort: a command that
+ * cannot be allocated is skipped (that worker's first sessions allocate
+ * as they open). */
 static void
 rt_prepare_all(tr_runtime *rt, uint32_t i)
 {
@@ -1718,6 +1721,8 @@ tr_runtime_register_image(tr_runtime *rt, const tr_image *img)
 
 	if (rt == NULL || img == NULL)
 		return TR_E_INVALID;
+	if (atomic_load_explicit(&rt->stopping, memory_order_seq_cst))
+		return TR_E_STATE;
 	pthread_mutex_lock(&rt->img_lock);
 	if (rt_image_index(rt, img) >= 0)
 		goto out_unlock;

@@ -49,6 +49,7 @@ tr_status tr_sched_add(tr_sched *s, uint32_t id, uint32_t priority, bool token);
 /* Grow s's storage to hold ids below n, so that adding them allocates
  * nothing (nothing is registered). Errors: TR_E_NOMEM (s as it was). */
 tr_status tr_sched_reserve(tr_sched *s, uint32_t n);
+
 /* Forget id (any state); it leaves the ready structure. */
 void tr_sched_remove(tr_sched *s, uint32_t id);
 

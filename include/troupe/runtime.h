@@ -141,12 +141,12 @@ TR_API tr_status tr_runtime_release(tr_runtime *rt);
  * time, every worker prepares its machine for img (tr_machine_prepare:
  * its code decoded, room for the first sessions allocated) and the call
  * returns when all have, so that the first sessions open as fast as later
- * ones; from a worker thread (a handler, on_complete), or once stop has
- * begun, it does not wait and the workers prepare nothing (the first
- * sessions then do it as they open). A worker that runs out of memory
- * preparing is not an error here: its sessions allocate as they open and
- * report it there. Any thread. Errors: TR_E_INVALID (NULL), TR_E_LIMIT
- * (more than 64 images). */
+ * ones; from a worker thread (a handler, on_complete) it does not wait
+ * and the workers prepare nothing (the first sessions then do it as they
+ * open). A worker that runs out of memory preparing is not an error
+ * here: its sessions allocate as they open and report it there. Any
+ * thread, not after stop. Errors: TR_E_INVALID (NULL), TR_E_LIMIT (more
+ * than 64 images), TR_E_STATE (stop has begun). */
 TR_API tr_status tr_runtime_register_image(tr_runtime *rt, const tr_image *img);
 
 typedef struct tr_runtime_session_opts {

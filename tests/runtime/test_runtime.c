@@ -523,10 +523,10 @@ test_start_gate(void **state)
 }
 
 /* register_image has every worker prepare for the image and waits for
- * them (tr_machine_prepare): from the host, from a worker (on_complete,
+ * them (tr_machine_prepare): from the host and from a worker (on_complete,
  * where waiting for the workers would wait for itself: it must return at
- * once) and after stop (no worker left to wait for), it returns, and
- * sessions of images registered each way run. */
+ * once) it returns and sessions of images registered either way run;
+ * after stop it is refused (TR_E_STATE) at once. */
 typedef struct reg_ctx {
 	rt_done d;
 	tr_runtime *rt;
@@ -578,12 +578,12 @@ test_register_prepares(void **state)
 		assert_int_equal(tr_runtime_drain(r.rt, 10000), TR_OK);
 		assert_int_equal(atomic_load(&r.d.ok), 2);
 		assert_int_equal(atomic_load(&r.d.wrong_count), 0);
-		/* after stop: nothing to prepare, nothing to wait for */
+		/* after stop: refused, at once (no worker left to prepare) */
 		assert_int_equal(tr_runtime_stop(r.rt, NULL), TR_OK);
 		rt_wl fan;
 		tr_error err;
 		assert_int_equal(rt_wl_init(&fan, TR_EXAMPLES, RT_WL_FANOUT, &err), TR_OK);
-		assert_int_equal(tr_runtime_register_image(r.rt, fan.img), TR_OK);
+		assert_int_equal(tr_runtime_register_image(r.rt, fan.img), TR_E_STATE);
 		tr_runtime_free(r.rt);
 		rt_wl_fini(&fan);
 	}
