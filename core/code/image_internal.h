@@ -75,6 +75,9 @@ typedef struct tr_role_code {
 } tr_role_code;
 
 #define TR_MAX_INSNS (1u << 24)
+/* Strings, and so label ids: the machine packs a label id with its value
+ * kind in 32 bits (core/machine, TR_LK). */
+#define TR_MAX_STRINGS (1u << 24)
 #define TR_MAX_REGS 255
 /* Deepest nesting of multi-branch local-type nodes an image may hold: the
  * compiler and tr_ltype_print recurse once per level. */

@@ -112,6 +112,9 @@ check_tables(vctx *v)
 {
 	tr_image *img = v->img;
 	uint32_t nstrs = img->strs.n;
+	if (nstrs > TR_MAX_STRINGS)
+		return fail(v, TR_NOWHERE, TR_NOWHERE, "%u strings, at most %u (label ids fit 24 bits)",
+		            nstrs, TR_MAX_STRINGS);
 	if (img->name >= nstrs)
 		return fail(v, TR_NOWHERE, TR_NOWHERE, "protocol name string %u out of range", img->name);
 	if (img->nroles == 0 || img->nroles > TR_MAX_ROLES || !img->roles)

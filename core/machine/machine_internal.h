@@ -31,6 +31,9 @@
 #define TR_LK_LABEL(lk) ((uint32_t)(lk) >> TR_LK_KIND_BITS)
 #define TR_LK_KIND(lk) ((uint32_t)(lk) & ((1u << TR_LK_KIND_BITS) - 1))
 _Static_assert(TR_SORT_KIND_COUNT_ <= 1u << TR_LK_KIND_BITS, "a kind fits TR_LK's bits");
+_Static_assert(TR_MAX_STRINGS <= 1u << TR_LABEL_BITS &&
+                   TR_LABEL_BITS + TR_LK_KIND_BITS <= 32,
+               "every label id of a verified image fits TR_LK");
 
 /* A TR_LK that fits the 16 bits of an inline message (tr_edgebuf). */
 #define TR_LK16_MAX 0xffffu

@@ -65,6 +65,26 @@ sid(const tr_image *img, const char *s)
 	return (uint32_t)id;
 }
 
+/* More strings than label ids may name (the machine packs a label id in
+ * 24 bits) is refused before any string is read: the count alone is
+ * raised, and put back before the image is freed. */
+static void
+test_too_many_strings(void **state)
+{
+	(void)state;
+	tr_image *img = build(hm_pingpong);
+	uint32_t n = img->strs.n;
+	img->strs.n = TR_MAX_STRINGS + 1;
+	tr_error err;
+	tr_error_clear(&err);
+	assert_int_not_equal(tr_image_verify(img, &err), TR_OK);
+	assert_non_null(strstr(err.msg, "strings, at most"));
+	img->strs.n = n; /* the same image with its own count passes */
+	tr_error_clear(&err);
+	assert_int_equal(tr_image_verify(img, &err), TR_OK);
+	tr_image_free(img);
+}
+
 /* Pingpong A is: 0 OFFER A->B {Next → 1, Stop → 4}; 1 SEND Ping(Int);
  * 2 RECEIVE Pong(Int); 3 JUMP 0; 4 HALT. B mirrors it. */
 
@@ -344,6 +364,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_images),
+		cmocka_unit_test(test_too_many_strings),
 		cmocka_unit_test(test_wrong_label),
 		cmocka_unit_test(test_wrong_peer),
 		cmocka_unit_test(test_wrong_sort),
