@@ -217,13 +217,16 @@ TR_API tr_status tr_machine_open_session(tr_machine *m, const tr_image *img,
  * ids, room for them in the session table, the buffer pool's first
  * entries; a handler the machine has not seen is still copied at its
  * first open), so that on a fresh machine the first sessions' latency is
- * the steady state's, as a server wants from its start-up. Optional:
- * tr_machine_open_session does the same on demand. Calling it again, or
- * for an image the machine already runs, allocates at most the next
- * chunk. img must then outlive the machine (its decoded copy is kept).
- * Errors: TR_E_INVALID (NULL m or img, an image with no roles or more
- * than the machine allows), TR_E_LIMIT (scheduler ids exhausted),
- * TR_E_NOMEM; what was made ready before the error stays. */
+ * the steady state's, as a server wants from its start-up. It costs what
+ * those sessions would: the chunk's address space (its pages are touched
+ * as sessions use them) and, written now, their scheduler slots and
+ * session-table room (9 and about 7 bytes a role and a session: tens of
+ * KiB). Optional: tr_machine_open_session does the same on demand.
+ * Calling it again, or for an image the machine already runs, allocates
+ * at most the next chunk. img must then outlive the machine (its decoded
+ * copy is kept). Errors: TR_E_INVALID (NULL m or img, an image with no
+ * roles or more than the machine allows), TR_E_LIMIT (scheduler ids
+ * exhausted), TR_E_NOMEM; what was made ready before the error stays. */
 TR_API tr_status tr_machine_prepare(tr_machine *m, const tr_image *img);
 
 /* Cancel a session: every non-terminal coroutine faults CANCELLED and the
