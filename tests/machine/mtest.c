@@ -142,6 +142,16 @@ mt_new_machine(bool trace)
 	return m;
 }
 
+tr_session_summary
+mt_reap_one(tr_machine *m)
+{
+	tr_session_summary sum;
+	size_t n = 0;
+	assert_int_equal(tr_machine_reap_closed_sessions(m, &sum, 1, &n), TR_OK);
+	assert_int_equal(n, 1);
+	return sum;
+}
+
 tr_handler
 mt_handler(mt_ctx *ctx)
 {

@@ -48,6 +48,10 @@ tr_remote_ops mt_remote_noop(void);
  * mt_remote_noop() as its remote ops. */
 tr_machine *mt_new_machine(bool trace);
 
+/* Reap exactly one closed session of m and return its summary (the test
+ * fails when there is none). */
+tr_session_summary mt_reap_one(tr_machine *m);
+
 /* Open one session of img with fresh role states (rounds each); the role
  * state array is allocated and kept until mt_free_states(). */
 tr_session_id mt_open(tr_machine *m, const tr_image *img, const tr_handler *h,

@@ -247,11 +247,7 @@ test_large_label_ids(void **state)
 		role_state rs[2] = {{0}};
 		open_two(m, img, rs);
 		run_all(m);
-		tr_session_summary sum;
-		size_t n;
-		assert_int_equal(tr_machine_reap_closed_sessions(m, &sum, 1, &n), TR_OK);
-		assert_int_equal(n, 1);
-		assert_true(sum.ok);
+		assert_true(mt_reap_one(m).ok);
 		assert_int_equal(rs[1].received, NMSG / 5);
 		tr_trace *t = NULL;
 		assert_int_equal(tr_machine_trace(m, &t), TR_OK);
@@ -323,11 +319,7 @@ test_host_unit_value(void **state)
 	}
 	assert_int_equal(k, 3);
 	tr_trace_free(t);
-	tr_session_summary sum;
-	size_t n;
-	assert_int_equal(tr_machine_reap_closed_sessions(m, &sum, 1, &n), TR_OK);
-	assert_int_equal(n, 1);
-	assert_true(sum.ok);
+	assert_true(mt_reap_one(m).ok);
 	tr_machine_free(m);
 	tr_image_free(img);
 	mt_free_states();

@@ -53,16 +53,6 @@ trace_of(tr_machine *m)
 	return t;
 }
 
-static tr_session_summary
-reap_one(tr_machine *m)
-{
-	tr_session_summary sum;
-	size_t n = 0;
-	assert_int_equal(tr_machine_reap_closed_sessions(m, &sum, 1, &n), TR_OK);
-	assert_int_equal(n, 1);
-	return sum;
-}
-
 /* Open a oneway session with only its receiver B here (the host plays A)
  * and run the round in which B blocks on M1. */
 static tr_session_id
@@ -93,7 +83,7 @@ oneway_batch(const tr_image *img, tr_session_id id, tr_ingress_msg v[3])
 static void
 finish_ok(tr_machine *m, tr_image *img)
 {
-	tr_session_summary sum = reap_one(m);
+	tr_session_summary sum = mt_reap_one(m);
 	assert_true(sum.ok);
 	tr_machine_free(m);
 	tr_image_free(img);
@@ -265,8 +255,8 @@ test_step3_batch_at_once_same_rounds(void **state)
 	tr_machine_stats_get(mx, &sx);
 	assert_int_equal(sx.messages_received, 2);
 	assert_int_equal(sx.messages_dropped, 1);
-	assert_true(reap_one(mx).ok);
-	assert_true(reap_one(my).ok);
+	assert_true(mt_reap_one(mx).ok);
+	assert_true(mt_reap_one(my).ok);
 	tr_machine_free(mx);
 	tr_machine_free(my);
 	tr_image_free(img);
@@ -389,7 +379,7 @@ test_step3_topology_before_messages(void **state)
 	long dr = find_event(tr, TR_EV_DROPPED, 0);
 	assert_true(topo >= 0 && fb > topo && fa == fb + 1 && dr > fa);
 	tr_trace_free(tr);
-	tr_session_summary sum = reap_one(m);
+	tr_session_summary sum = mt_reap_one(m);
 	assert_int_equal(sum.fault.kind, TR_FAULT_TOPOLOGY);
 	tr_machine_free(m);
 	tr_image_free(img);
@@ -416,7 +406,7 @@ test_step4_timeout_before_unblock(void **state)
 	assert_true(find_event(tr, TR_EV_TIMEOUT, 0) >= 0);
 	assert_int_equal(find_event(tr, TR_EV_RECEIVED, 0), -1);
 	tr_trace_free(tr);
-	tr_session_summary sum = reap_one(m);
+	tr_session_summary sum = mt_reap_one(m);
 	assert_int_equal(sum.fault.kind, TR_FAULT_TIMEOUT);
 	assert_int_equal(sum.fault.role, 1);
 	tr_machine_free(m);
@@ -486,7 +476,7 @@ test_step6_progress_contract(void **state)
 	tr_machine_stats_get(m, &st);
 	assert_int_equal(st.faults, 0);
 	assert_int_equal(step(m), TR_STEP_ALL_DONE); /* tick 3: breach */
-	tr_session_summary sum = reap_one(m);
+	tr_session_summary sum = mt_reap_one(m);
 	assert_int_equal(sum.fault.kind, TR_FAULT_NO_PROGRESS);
 	tr_machine_free(m);
 	tr_image_free(img);
@@ -522,7 +512,7 @@ test_step6_progress_kept(void **state)
 	tr_run_result rr;
 	assert_int_equal(tr_machine_run(m, 100000, &rr), TR_OK);
 	assert_int_equal(rr, TR_RUN_ALL_DONE);
-	tr_session_summary sum = reap_one(m);
+	tr_session_summary sum = mt_reap_one(m);
 	assert_int_equal(sum.fault.kind, TR_FAULT_NONE);
 	tr_machine_stats st;
 	tr_machine_stats_get(m, &st);
@@ -590,7 +580,7 @@ test_pc_per_role(void **state)
 			}
 		}
 		assert_int_equal(faults, fail);
-		tr_session_summary sum = reap_one(m);
+		tr_session_summary sum = mt_reap_one(m);
 		assert_int_equal(sum.ok, !fail);
 		if (fail) {
 			assert_int_equal(sum.fault.role, 1);
@@ -659,7 +649,7 @@ test_step11_all_done_same_round(void **state)
 	mt_open(m, img, &h, 0, NULL);
 	assert_int_equal(step(m), TR_STEP_CONTINUE); /* A sends both, halts */
 	assert_int_equal(step(m), TR_STEP_ALL_DONE); /* B receives both, halts */
-	tr_session_summary sum = reap_one(m);
+	tr_session_summary sum = mt_reap_one(m);
 	assert_true(sum.ok);
 	assert_int_equal(sum.messages, 2);
 	tr_machine_free(m);
@@ -686,14 +676,14 @@ test_stats_in_flight(void **state)
 	assert_int_equal(stats_of(m).in_flight, 2);
 	assert_int_equal(step(m), TR_STEP_ALL_DONE);
 	assert_int_equal(stats_of(m).in_flight, 0);
-	assert_true(reap_one(m).ok);
+	assert_true(mt_reap_one(m).ok);
 	/* cancelled with both messages buffered: freed when reaped */
 	tr_session_id id = mt_open(m, img, &h, 0, NULL);
 	assert_int_equal(step(m), TR_STEP_CONTINUE);
 	assert_int_equal(stats_of(m).in_flight, 2);
 	assert_int_equal(tr_machine_cancel(m, id), TR_OK);
 	assert_int_equal(stats_of(m).in_flight, 2);
-	assert_false(reap_one(m).ok);
+	assert_false(mt_reap_one(m).ok);
 	assert_int_equal(stats_of(m).in_flight, 0);
 	tr_machine_free(m);
 
