@@ -152,6 +152,15 @@ mt_reap_one(tr_machine *m)
 	return sum;
 }
 
+void
+mt_finish_ok(tr_machine *m, tr_image *img)
+{
+	assert_true(mt_reap_one(m).ok);
+	tr_machine_free(m);
+	tr_image_free(img);
+	mt_free_states();
+}
+
 tr_handler
 mt_handler(mt_ctx *ctx)
 {

@@ -52,6 +52,10 @@ tr_machine *mt_new_machine(bool trace);
  * fails when there is none). */
 tr_session_summary mt_reap_one(tr_machine *m);
 
+/* The machine's one session ended well (mt_reap_one); free m, img and
+ * the role states of mt_open. */
+void mt_finish_ok(tr_machine *m, tr_image *img);
+
 /* Open one session of img with fresh role states (rounds each); the role
  * state array is allocated and kept until mt_free_states(). */
 tr_session_id mt_open(tr_machine *m, const tr_image *img, const tr_handler *h,

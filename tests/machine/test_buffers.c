@@ -319,10 +319,7 @@ test_host_unit_value(void **state)
 	}
 	assert_int_equal(k, 3);
 	tr_trace_free(t);
-	assert_true(mt_reap_one(m).ok);
-	tr_machine_free(m);
-	tr_image_free(img);
-	mt_free_states();
+	mt_finish_ok(m, img);
 }
 
 int

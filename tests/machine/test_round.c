@@ -79,17 +79,6 @@ oneway_batch(const tr_image *img, tr_session_id id, tr_ingress_msg v[3])
 	                        .label = (uint32_t)tr_image_label_id(img, "M2")};
 }
 
-/* The session ended well; free everything the test made. */
-static void
-finish_ok(tr_machine *m, tr_image *img)
-{
-	tr_session_summary sum = mt_reap_one(m);
-	assert_true(sum.ok);
-	tr_machine_free(m);
-	tr_image_free(img);
-	mt_free_states();
-}
-
 /* Step 1: n == 0 is TR_E_INVALID and nothing happens (the clock stays). */
 static void
 test_step1_n_zero(void **state)
@@ -157,7 +146,7 @@ test_step3_ingress_before_unblock(void **state)
 	assert_int_equal(tr_trace_events(tr)[i].tick, t);
 	assert_int_equal(tr_trace_events(tr)[i].value, 7);
 	tr_trace_free(tr);
-	finish_ok(m, img);
+	mt_finish_ok(m, img);
 }
 
 /* Step 3 through tr_machine_inject_batch: the valid records are queued in
@@ -195,7 +184,7 @@ test_step3_ingress_batch(void **state)
 	assert_true(j > i);
 	assert_int_equal(tr_trace_events(tr)[j].value, 8);
 	tr_trace_free(tr);
-	finish_ok(m, img);
+	mt_finish_ok(m, img);
 }
 
 /* Without a trace, capture or topology handler a batch is delivered at
@@ -287,7 +276,7 @@ test_step3_batch_at_once_invalid(void **state)
 	tr_machine_stats_get(m, &st);
 	assert_int_equal(st.messages_received, 2);
 	assert_int_equal(st.coroutines_blocked, 0);
-	finish_ok(m, img);
+	mt_finish_ok(m, img);
 }
 
 /* tr_remote_ops.send_batch: remote messages are handed over as records at
@@ -722,7 +711,7 @@ test_stats_in_flight(void **state)
 	tr_machine_stats_get(m, &st);
 	assert_int_equal(st.messages_received, 2);
 	assert_int_equal(st.coroutines_blocked, 0);
-	finish_ok(m, img);
+	mt_finish_ok(m, img);
 }
 
 /* slice = 1: each round runs exactly one instruction, as in the seed. */
